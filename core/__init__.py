@@ -1,0 +1,1 @@
+"""Shared types, protocols, errors and artifact references. Imports nothing of ours."""

@@ -1,0 +1,72 @@
+"""Internal values for chat messages and generation: transport-neutral dataclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as OpenAI carries it
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+    name: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    """Decoding settings. ``temperature == 0`` means greedy. ``max_tokens=None``: up to the context."""
+
+    max_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """One generation: either chat ``messages`` (the engine applies its chat template) or a raw ``prompt``."""
+
+    request_id: str
+    params: SamplingParams
+    messages: tuple[ChatMessage, ...] | None = None
+    prompt: str | None = None
+    tools: tuple[Mapping[str, Any], ...] = ()  # OpenAI function tool schemas, for the chat template
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationChunk:
+    """A piece of a generation stream.
+
+    ``text`` is the newly decoded text (possibly empty). The last chunk of a stream carries
+    ``finish_reason``. Token counts are cumulative, so the last chunk holds the usage.
+    """
+
+    text: str
+    finish_reason: FinishReason | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    context_length: int
+    created: int = 0
+    owned_by: str = "aihub"
+    digest: str | None = None  # hub digest of the model artifact the engine serves, when known
+    metadata: Mapping[str, Any] = field(default_factory=dict)

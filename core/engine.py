@@ -1,0 +1,31 @@
+"""The Engine protocol: what the gateway needs from anything that generates text."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from core.chat import GenerationChunk, GenerationRequest, ModelInfo
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A text generator serving one model.
+
+    ``generate`` returns an async iterator of chunks. Input problems (prompt longer than the context,
+    bad parameters) are raised as ``core.errors`` exceptions no later than the first ``__anext__``,
+    before any text is produced, so the gateway can still answer with a proper status. Closing the
+    iterator early (``aclose()``, or cancelling the task consuming it) cancels the generation and
+    frees its batch slot.
+    """
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]: ...
+
+    async def start(self) -> None:
+        """Load weights and start background work. Idempotent."""
+
+    async def aclose(self) -> None:
+        """Stop background work and release resources."""

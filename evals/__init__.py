@@ -1,0 +1,1 @@
+"""aihub: evals."""

@@ -1,0 +1,1 @@
+"""aihub: ray_cluster."""
