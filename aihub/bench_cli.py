@@ -1,0 +1,127 @@
+"""`aihub bench`: benchmarks that print their figures side by side with a baseline from the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+bench_app = typer.Typer(help="Benchmarks (serving by default; `retrieval`, `hub`).", invoke_without_command=True)
+console = Console()
+
+DOUBLE_OPTIONS: dict[str, Any] = {"ttft_s": 0.02, "itl_s": 0.005, "tokens": 32}
+
+
+def _levels(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+@bench_app.callback()
+def serving(
+    ctx: typer.Context,
+    engine: Annotated[str, typer.Option(help="double, real or both.")] = "both",
+    concurrency: Annotated[str, typer.Option(help="Comma-separated load levels.")] = "1,4,16",
+    real_concurrency: Annotated[str, typer.Option(help="Load levels for the real engine.")] = "1,4,8,16",
+    requests_per_worker: Annotated[int, typer.Option(help="Requests per concurrent client.")] = 8,
+    max_tokens: Annotated[int, typer.Option(help="Completion tokens per request (real engine).")] = 48,
+    config: Annotated[Path | None, typer.Option(help="aihub config (models, home) for the real engine.")] = None,
+    json_out: Annotated[Path | None, typer.Option(help="Write all figures as JSON here.")] = None,
+) -> None:
+    """Closed-loop load on the engine directly and through the gateway, in one run."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from aihub.compose import build_engine, load_all_settings, open_store
+    from aihub.default_models import ensure_default_models
+    from aihub.gateway_process import GatewayProcess
+    from aihub.settings import ModelConfig
+    from evals.loadgen import LoadSpec
+    from evals.serving_bench import Comparison, compare, render
+
+    settings = load_all_settings(config)
+    results: list[Comparison] = []
+    idle_rss = 0
+    with tempfile.TemporaryDirectory(prefix="aihub-bench-") as tmp:
+        work = Path(tmp)
+        bare = {"app": {"home": str(work / "home"), "models": [], "embedders": [], "prepare_defaults": False}}
+        with GatewayProcess(bare, work) as idle:
+            idle_rss = idle.rss_bytes()
+        plans: list[tuple[str, ModelConfig, list[int], int]] = []
+        if engine in ("double", "both"):
+            double = ModelConfig(id="fixed-latency-double", engine="fixed-latency", options=DOUBLE_OPTIONS)
+            plans.append(("double", double, _levels(concurrency), int(DOUBLE_OPTIONS["tokens"])))
+        if engine in ("real", "both"):
+            plans.append(("real", settings.app.models[0], _levels(real_concurrency), max_tokens))
+        store = open_store(settings)
+        for label, model, levels, tokens in plans:
+            if label == "real":
+                ensure_default_models(store, settings.app, console)
+            gateway_config = {
+                "app": {
+                    "home": str(settings.app.home if label == "real" else work / "home"),
+                    "models": [model.model_dump(mode="json")],
+                    "embedders": [],
+                    "prepare_defaults": False,
+                }
+            }
+            specs = [
+                LoadSpec(concurrency=c, requests=c * requests_per_worker, max_tokens=tokens) for c in levels
+            ]
+            if label == "double":  # non-streamed requests show the gateway's per-request overhead
+                specs.insert(1, LoadSpec(concurrency=1, requests=requests_per_worker * 4, max_tokens=tokens,
+                                         stream=False))
+            direct_engine = build_engine(model, settings, store)
+            with GatewayProcess(gateway_config, work) as gateway:
+                console.print(f"[bold]{label}[/] engine: gateway at {gateway.base_url}")
+
+                async def run(base_url: str = gateway.base_url, label: str = label, model_id: str = model.id,
+                              specs: list[LoadSpec] = specs) -> list[Comparison]:
+                    await direct_engine.start()
+                    try:
+                        return await compare(label, direct_engine, base_url, model_id, specs)
+                    finally:
+                        await direct_engine.aclose()
+
+                results.extend(asyncio.run(run()))
+    render(results, console)
+    console.print(f"idle gateway RSS without models: [bold]{idle_rss / 2**20:.1f} MB[/]")
+    real_levels = {r.spec.concurrency: r.gateway.output_throughput for r in results if r.label == "real"}
+    if 1 in real_levels and 8 in real_levels:
+        console.print(
+            f"real engine aggregate output tok/s, concurrency 8 / 1 (gateway): "
+            f"[bold]{real_levels[8] / real_levels[1]:.2f}x[/]"
+        )
+    if json_out:
+        json_out.write_text(json.dumps({
+            "idle_rss_mb": idle_rss / 2**20,
+            "runs": [
+                {"engine": r.label, "stream": r.spec.stream, "concurrency": r.spec.concurrency,
+                 "direct": r.direct.as_dict(), "gateway": r.gateway.as_dict(), "ratios": r.ratios(),
+                 "overhead_ms": r.overhead_ms()}
+                for r in results
+            ],
+        }, indent=2))
+
+
+@bench_app.command()
+def retrieval(
+    dataset: Annotated[Path | None, typer.Option(help="BEIR folder (default: ../shared/data/scifact).")] = None,
+) -> None:
+    """Retriever in-process vs raw FAISS, HTTP vs in-process, micro-batched vs offline embeddings."""
+    from evals.retrieval_bench import run_retrieval_bench
+
+    run_retrieval_bench(dataset=dataset, console=console)
+
+
+@bench_app.command()
+def hub(
+    folder: Annotated[Path | None, typer.Option(help="Model folder to push/pull (default: 500 MB random).")] = None,
+) -> None:
+    """Tag resolution latency; push and pull throughput against sha256sum + cp."""
+    from evals.hub_bench import run_hub_bench
+
+    run_hub_bench(folder=folder, console=console)

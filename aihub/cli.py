@@ -1,0 +1,73 @@
+"""The `aihub` command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from core.errors import AihubError
+
+app = typer.Typer(
+    name="aihub",
+    help="RAG serving and inference gateway: one OpenAI-compatible endpoint over a hub of artifacts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+def _mount_subcommands() -> None:
+    # Each sub-app module is light at import time; heavy libraries load inside its commands.
+    from aihub.bench_cli import bench_app
+
+    app.add_typer(bench_app, name="bench")
+    for module, attr, name in (
+        ("aihub.hub_cli", "hub_app", "hub"),
+        ("aihub.index_cli", "index_app", "index"),
+        ("aihub.eval_cli", "eval_app", "eval"),
+    ):
+        sub = getattr(__import__(module, fromlist=[attr]), attr)
+        app.add_typer(sub, name=name)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    config: Annotated[Path | None, typer.Option(help="YAML file with app/gateway/serving/hub sections.")] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Serve the OpenAI-compatible API (embedded mode: everything in this process)."""
+    import uvicorn
+
+    from aihub.compose import build_embedded_app, load_all_settings
+
+    all_settings = load_all_settings(config)
+    logging.basicConfig(level=all_settings.app.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    web_app = build_embedded_app(all_settings, console=console)
+    console.print(f"[bold green]aihub[/] serving on http://{host}:{port}/v1  (data in {all_settings.app.home})")
+    uvicorn.run(
+        web_app,
+        host=host,
+        port=port,
+        log_level=all_settings.app.log_level.lower(),
+        access_log=access_log,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def main() -> None:
+    _mount_subcommands()
+    try:
+        app()
+    except AihubError as exc:
+        console.print(f"[red]error:[/] {exc.message}")
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

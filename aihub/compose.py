@@ -1,0 +1,111 @@
+"""The embedded composition root: builds every package's settings and backends, and wires the gateway."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from aihub.config_file import build_settings, load_config
+from aihub.settings import AppSettings, ModelConfig
+from core.embedder import Embedder
+from core.engine import Engine
+from core.errors import InvalidSpecError
+from core.store import ArtifactStore
+from gateway.services import GatewayServices
+from gateway.settings import GatewaySettings
+from hub.settings import HubSettings
+from retrievers.settings import RetrieverSettings
+from serving.settings import ServingSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AllSettings:
+    app: AppSettings
+    gateway: GatewaySettings
+    serving: ServingSettings
+    hub: HubSettings
+    retrievers: RetrieverSettings
+
+
+def load_all_settings(config_path: Path | None = None) -> AllSettings:
+    sections = load_config(config_path)
+    app = build_settings(AppSettings, sections.get("app"))
+    hub_section = {"home": app.home, **sections.get("hub", {})}
+    return AllSettings(
+        app=app,
+        gateway=build_settings(GatewaySettings, sections.get("gateway")),
+        serving=build_settings(ServingSettings, sections.get("serving")),
+        hub=build_settings(HubSettings, hub_section),
+        retrievers=build_settings(RetrieverSettings, sections.get("retrievers")),
+    )
+
+
+def open_store(settings: AllSettings) -> ArtifactStore:
+    from hub.store import LocalStore
+
+    return LocalStore(settings.hub)
+
+
+def build_engine(config: ModelConfig, settings: AllSettings, store: ArtifactStore) -> Engine:
+    from serving.factory import build_engine as build_serving_engine
+
+    if config.engine == "fixed-latency":
+        from serving.fixed_latency_engine import FixedLatencyEngineDouble
+
+        return FixedLatencyEngineDouble(model_id=config.id, **config.options)
+    if config.ref is None:
+        raise InvalidSpecError(f"model {config.id!r}: engine {config.engine!r} needs a hub reference `ref`")
+    artifact = store.resolve(config.ref)
+    return build_serving_engine(
+        config.id,
+        store.materialize(artifact.pinned_ref),
+        settings.serving,
+        kind=config.engine,
+        digest=artifact.digest,
+    )
+
+
+def build_embedder(config: ModelConfig, settings: AllSettings, store: ArtifactStore) -> Embedder:
+    from retrievers.factory import build_embedder as build_retriever_embedder
+
+    if config.ref is None:
+        raise InvalidSpecError(f"embedder {config.id!r} needs a hub reference `ref`")
+    artifact = store.resolve(config.ref)
+    return build_retriever_embedder(
+        config.id, store.materialize(artifact.pinned_ref), settings.retrievers, digest=artifact.digest
+    )
+
+
+def build_services(settings: AllSettings, store: ArtifactStore) -> GatewayServices:
+    from retrievers.index_provider import HubIndexProvider
+
+    engines = {config.id: build_engine(config, settings, store) for config in settings.app.models}
+    embedders = {config.id: build_embedder(config, settings, store) for config in settings.app.embedders}
+    default_embedder = settings.app.default_embedder if settings.app.default_embedder in embedders else None
+    indexes = HubIndexProvider(store, embedders, settings.retrievers) if embedders else None
+    return GatewayServices(
+        engines=engines,
+        embedders=embedders,
+        default_embedder=default_embedder,
+        indexes=indexes,
+        store=store,
+    )
+
+
+def build_embedded_app(settings: AllSettings, console: Console | None = None) -> FastAPI:
+    from aihub.default_models import ensure_default_models
+    from gateway.app import create_app
+
+    store = open_store(settings)
+    if settings.app.prepare_defaults:
+        ensure_default_models(store, settings.app, console or Console(stderr=True))
+    return create_app(settings.gateway, build_services(settings, store))

@@ -1,0 +1,47 @@
+"""Settings of the composition root: where data lives and what to serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
+DEFAULT_CHAT_MODEL_REF = "models/smollm2-135m-instruct:latest"
+DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+DEFAULT_EMBEDDER_REF = "models/all-minilm-l6-v2:latest"
+
+
+class ModelConfig(BaseModel):
+    """One served model id and where its engine comes from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    ref: str | None = None  # hub reference of the weights (engines: transformers, vllm)
+    engine: Literal["auto", "transformers", "vllm", "openai", "fixed-latency"] = "auto"
+    upstreams: tuple[str, ...] = ()  # OpenAI-compatible base URLs (engine: openai)
+    options: dict[str, Any] = Field(default_factory=dict)  # engine-specific keyword arguments
+
+
+class AppSettings(BaseSettings):
+    """Read from the environment (``AIHUB_*``) and an optional YAML file's ``app`` section."""
+
+    model_config = SettingsConfigDict(env_prefix="AIHUB_", frozen=True, extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".aihub")
+    models: tuple[ModelConfig, ...] = (ModelConfig(id=DEFAULT_CHAT_MODEL, ref=DEFAULT_CHAT_MODEL_REF),)
+    embedders: tuple[ModelConfig, ...] = (ModelConfig(id=DEFAULT_EMBEDDER, ref=DEFAULT_EMBEDDER_REF),)
+    default_embedder: str | None = DEFAULT_EMBEDDER
+    prepare_defaults: bool = True  # import the offline default models into the hub on first start
+    log_level: str = "info"
+
+    @property
+    def hub_root(self) -> Path:
+        return self.home / "hub"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"

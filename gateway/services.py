@@ -1,0 +1,40 @@
+"""What the gateway is given by a composition root: engines, embedders and indices behind core protocols.
+
+The gateway never builds backends itself; `aihub/` (embedded) or `ray_cluster/` (Ray Serve) construct
+these and pass them to ``gateway.app.create_app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from core.embedder import Embedder
+from core.engine import Engine
+from core.retrieval import IndexInfo, Retriever
+from core.store import ArtifactStore
+
+
+class IndexProvider(Protocol):
+    """Opens hub index artifacts as retrievers (cached), bound to the embedder at hand."""
+
+    def list(self) -> Sequence[IndexInfo]:
+        """Every index artifact in the hub (one entry per tag target)."""
+        ...
+
+    async def open(self, ref: str) -> Retriever:
+        """A ready retriever for ``ref`` (``namespace/name:tag``, ``…@sha256:…`` or a bare digest).
+
+        Raises ``ArtifactNotFoundError`` / ``InvalidReferenceError`` / ``EmbedderMismatchError``.
+        """
+        ...
+
+
+@dataclass
+class GatewayServices:
+    engines: Mapping[str, Engine] = field(default_factory=dict)  # model id -> engine
+    embedders: Mapping[str, Embedder] = field(default_factory=dict)  # model id -> embedder
+    default_embedder: str | None = None
+    indexes: IndexProvider | None = None
+    store: ArtifactStore | None = None
