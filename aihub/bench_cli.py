@@ -11,10 +11,26 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-bench_app = typer.Typer(help="Benchmarks (serving by default; `retrieval`, `hub`).", invoke_without_command=True)
+from core.engine import Engine
+from evals.loadgen import LoadSpec
+from evals.serving_bench import Comparison, compare
+
+bench_app = typer.Typer(
+    help="Benchmarks (serving by default; `retrieval`, `hub`).", invoke_without_command=True
+)
 console = Console()
 
 DOUBLE_OPTIONS: dict[str, Any] = {"ttft_s": 0.02, "itl_s": 0.005, "tokens": 32}
+
+
+async def _compare(
+    engine: Engine, label: str, base_url: str, model_id: str, specs: list[LoadSpec]
+) -> list[Comparison]:
+    await engine.start()
+    try:
+        return await compare(label, engine, base_url, model_id, specs)
+    finally:
+        await engine.aclose()
 
 
 def _levels(text: str) -> list[int]:
@@ -29,7 +45,9 @@ def serving(
     real_concurrency: Annotated[str, typer.Option(help="Load levels for the real engine.")] = "1,4,8,16",
     requests_per_worker: Annotated[int, typer.Option(help="Requests per concurrent client.")] = 8,
     max_tokens: Annotated[int, typer.Option(help="Completion tokens per request (real engine).")] = 48,
-    config: Annotated[Path | None, typer.Option(help="aihub config (models, home) for the real engine.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="aihub config (models, home) for the real engine.")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option(help="Write all figures as JSON here.")] = None,
 ) -> None:
     """Closed-loop load on the engine directly and through the gateway, in one run."""
@@ -39,8 +57,7 @@ def serving(
     from aihub.default_models import ensure_default_models
     from aihub.gateway_process import GatewayProcess
     from aihub.settings import ModelConfig
-    from evals.loadgen import LoadSpec
-    from evals.serving_bench import Comparison, compare, render
+    from evals.serving_bench import render
 
     settings = load_all_settings(config)
     results: list[Comparison] = []
@@ -72,21 +89,16 @@ def serving(
                 LoadSpec(concurrency=c, requests=c * requests_per_worker, max_tokens=tokens) for c in levels
             ]
             if label == "double":  # non-streamed requests show the gateway's per-request overhead
-                specs.insert(1, LoadSpec(concurrency=1, requests=requests_per_worker * 4, max_tokens=tokens,
-                                         stream=False))
+                specs.insert(
+                    1,
+                    LoadSpec(
+                        concurrency=1, requests=requests_per_worker * 4, max_tokens=tokens, stream=False
+                    ),
+                )
             direct_engine = build_engine(model, settings, store)
             with GatewayProcess(gateway_config, work) as gateway:
                 console.print(f"[bold]{label}[/] engine: gateway at {gateway.base_url}")
-
-                async def run(base_url: str = gateway.base_url, label: str = label, model_id: str = model.id,
-                              specs: list[LoadSpec] = specs) -> list[Comparison]:
-                    await direct_engine.start()
-                    try:
-                        return await compare(label, direct_engine, base_url, model_id, specs)
-                    finally:
-                        await direct_engine.aclose()
-
-                results.extend(asyncio.run(run()))
+                results.extend(asyncio.run(_compare(direct_engine, label, gateway.base_url, model.id, specs)))
     render(results, console)
     console.print(f"idle gateway RSS without models: [bold]{idle_rss / 2**20:.1f} MB[/]")
     real_levels = {r.spec.concurrency: r.gateway.output_throughput for r in results if r.label == "real"}
@@ -96,20 +108,33 @@ def serving(
             f"[bold]{real_levels[8] / real_levels[1]:.2f}x[/]"
         )
     if json_out:
-        json_out.write_text(json.dumps({
-            "idle_rss_mb": idle_rss / 2**20,
-            "runs": [
-                {"engine": r.label, "stream": r.spec.stream, "concurrency": r.spec.concurrency,
-                 "direct": r.direct.as_dict(), "gateway": r.gateway.as_dict(), "ratios": r.ratios(),
-                 "overhead_ms": r.overhead_ms()}
-                for r in results
-            ],
-        }, indent=2))
+        json_out.write_text(
+            json.dumps(
+                {
+                    "idle_rss_mb": idle_rss / 2**20,
+                    "runs": [
+                        {
+                            "engine": r.label,
+                            "stream": r.spec.stream,
+                            "concurrency": r.spec.concurrency,
+                            "direct": r.direct.as_dict(),
+                            "gateway": r.gateway.as_dict(),
+                            "ratios": r.ratios(),
+                            "overhead_ms": r.overhead_ms(),
+                        }
+                        for r in results
+                    ],
+                },
+                indent=2,
+            )
+        )
 
 
 @bench_app.command()
 def retrieval(
-    dataset: Annotated[Path | None, typer.Option(help="BEIR folder (default: ../shared/data/scifact).")] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="BEIR folder (default: ../shared/data/scifact).")
+    ] = None,
 ) -> None:
     """Retriever in-process vs raw FAISS, HTTP vs in-process, micro-batched vs offline embeddings."""
     from evals.retrieval_bench import run_retrieval_bench
@@ -119,7 +144,9 @@ def retrieval(
 
 @bench_app.command()
 def hub(
-    folder: Annotated[Path | None, typer.Option(help="Model folder to push/pull (default: 500 MB random).")] = None,
+    folder: Annotated[
+        Path | None, typer.Option(help="Model folder to push/pull (default: 500 MB random).")
+    ] = None,
 ) -> None:
     """Tag resolution latency; push and pull throughput against sha256sum + cp."""
     from evals.hub_bench import run_hub_bench

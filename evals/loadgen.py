@@ -164,9 +164,7 @@ def summarize(concurrency: int, timings: Sequence[RequestTiming], duration_s: fl
     def both(values: Sequence[float]) -> tuple[float, float]:
         return (_percentile(values, 50) * 1000, _percentile(values, 99) * 1000)
 
-    tpots = [
-        (t.e2el - t.ttft) / (t.output_tokens - 1) for t in timings if t.output_tokens > 1
-    ]
+    tpots = [(t.e2el - t.ttft) / (t.output_tokens - 1) for t in timings if t.output_tokens > 1]
     itls = [b - a for t in timings for a, b in zip(t.token_times, t.token_times[1:], strict=False)]
     output_tokens = sum(t.output_tokens for t in timings)
     return LoadReport(

@@ -49,13 +49,18 @@ async def compare(
     async with aiohttp.ClientSession(connector=connector) as session:
         for spec in specs:
             warm = LoadSpec(
-                concurrency=spec.concurrency, requests=max(warmup, spec.concurrency), max_tokens=spec.max_tokens,
-                prompt=spec.prompt, stream=spec.stream,
+                concurrency=spec.concurrency,
+                requests=max(warmup, spec.concurrency),
+                max_tokens=spec.max_tokens,
+                prompt=spec.prompt,
+                stream=spec.stream,
             )
             await closed_loop(direct_runner(engine, warm), warm)
             direct = summarize(spec.concurrency, *await closed_loop(direct_runner(engine, spec), spec))
             await closed_loop(http_runner(session, base_url, model, warm), warm)
-            through = summarize(spec.concurrency, *await closed_loop(http_runner(session, base_url, model, spec), spec))
+            through = summarize(
+                spec.concurrency, *await closed_loop(http_runner(session, base_url, model, spec), spec)
+            )
             results.append(Comparison(label=label, spec=spec, direct=direct, gateway=through))
     return results
 
@@ -63,29 +68,59 @@ async def compare(
 def render(results: Sequence[Comparison], console: Console) -> None:
     table = Table(title="aihub serving benchmark: direct engine vs through the HTTP gateway")
     for column in (
-        "engine", "mode", "conc", "path", "req/s", "out tok/s", "ttft_ms p50/p99", "tpot_ms p50/p99",
-        "itl_ms p50/p99", "e2el_ms p50/p99",
+        "engine",
+        "mode",
+        "conc",
+        "path",
+        "req/s",
+        "out tok/s",
+        "ttft_ms p50/p99",
+        "tpot_ms p50/p99",
+        "itl_ms p50/p99",
+        "e2el_ms p50/p99",
     ):
         table.add_column(column, justify="right" if column not in ("engine", "mode", "path") else "left")
     for result in results:
         mode = "stream" if result.spec.stream else "json"
         for path, report in (("direct", result.direct), ("gateway", result.gateway)):
             table.add_row(
-                result.label, mode, str(result.spec.concurrency), path,
-                f"{report.request_throughput:.1f}", f"{report.output_throughput:.1f}",
-                *(f"{getattr(report, name)[0]:.2f} / {getattr(report, name)[1]:.2f}"
-                  for name in ("ttft_ms", "tpot_ms", "itl_ms", "e2el_ms")),
+                result.label,
+                mode,
+                str(result.spec.concurrency),
+                path,
+                f"{report.request_throughput:.1f}",
+                f"{report.output_throughput:.1f}",
+                *(
+                    f"{getattr(report, name)[0]:.2f} / {getattr(report, name)[1]:.2f}"
+                    for name in ("ttft_ms", "tpot_ms", "itl_ms", "e2el_ms")
+                ),
             )
     console.print(table)
     ratios = Table(title="gateway / direct (same run)")
-    for column in ("engine", "mode", "conc", "ttft p50", "e2el p50", "req/s", "out tok/s", "overhead ms p50", "p99"):
+    for column in (
+        "engine",
+        "mode",
+        "conc",
+        "ttft p50",
+        "e2el p50",
+        "req/s",
+        "out tok/s",
+        "overhead ms p50",
+        "p99",
+    ):
         ratios.add_column(column, justify="right")
     for result in results:
         r = result.ratios()
         overhead = result.overhead_ms()
         ratios.add_row(
-            result.label, "stream" if result.spec.stream else "json", str(result.spec.concurrency),
-            f"{r['ttft_median']:.3f}", f"{r['e2el_median']:.3f}", f"{r['request_throughput']:.3f}",
-            f"{r['output_throughput']:.3f}", f"{overhead[0]:+.3f}", f"{overhead[1]:+.3f}",
+            result.label,
+            "stream" if result.spec.stream else "json",
+            str(result.spec.concurrency),
+            f"{r['ttft_median']:.3f}",
+            f"{r['e2el_median']:.3f}",
+            f"{r['request_throughput']:.3f}",
+            f"{r['output_throughput']:.3f}",
+            f"{overhead[0]:+.3f}",
+            f"{overhead[1]:+.3f}",
         )
     console.print(ratios)
