@@ -1,0 +1,61 @@
+"""Spec files: YAML with ``kind``, ``name``, optional ``tags`` and ``spec``; files relative to the YAML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.errors import InvalidSpecError
+from core.store import ArtifactKind
+from hub.specs import check_kind, validate_spec
+from hub.store import check_name
+
+_TOP_LEVEL = {"kind", "name", "tags", "spec"}
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    kind: ArtifactKind
+    name: str
+    tags: tuple[str, ...]
+    spec: dict[str, Any]
+    files: dict[str, Path]  # relative path (layer title) → file on disk
+
+
+def load_spec_file(path: Path) -> SpecFile:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise InvalidSpecError(f"cannot read spec file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        raise InvalidSpecError(f"spec file {path}{line} is not valid YAML") from None
+    if not isinstance(data, dict):
+        raise InvalidSpecError(f"spec file {path} must hold a mapping with kind, name and spec")
+    unknown = sorted(set(data) - _TOP_LEVEL)
+    if unknown:
+        raise InvalidSpecError(
+            f"spec file {path}: unknown top-level keys {unknown}; allowed: {sorted(_TOP_LEVEL)}"
+        )
+    for key in ("kind", "name"):
+        if not isinstance(data.get(key), str):
+            raise InvalidSpecError(f"spec file {path}: `{key}` is required (a string)")
+    kind = check_kind(data["kind"])
+    name = check_name(data["name"])
+    tags = data.get("tags") or ["latest"]
+    if isinstance(tags, str):
+        tags = [tags]
+    spec = data.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise InvalidSpecError(f"spec file {path}: `spec` must be a mapping")
+    parsed = validate_spec(kind, spec)  # fail early, before anything is read or written
+    folder = path.parent
+    files = {relative: folder / relative for relative in parsed.file_paths()}
+    for relative, file in files.items():
+        if not file.is_file():
+            raise InvalidSpecError(f"spec file {path}: file {relative!r} not found next to it ({file})")
+    return SpecFile(kind, name, tuple(str(t) for t in tags), spec, files)
