@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.embedder import Embedder
 from core.engine import Engine
 from core.retrieval import IndexInfo, Retriever
 from core.store import ArtifactStore
+
+if TYPE_CHECKING:
+    from gateway.catalog import Resolver
 
 
 class IndexProvider(Protocol):
@@ -38,3 +41,6 @@ class GatewayServices:
     default_embedder: str | None = None
     indexes: IndexProvider | None = None
     store: ArtifactStore | None = None
+    # Further model-id resolvers, asked after engines and aliases (e.g. ``rag/…`` and ``agent/…``
+    # compositions). Empty: create_app adds ``gateway.composition.CompositionResolver`` when ``store`` is set.
+    resolvers: Sequence[Resolver] = field(default_factory=list)

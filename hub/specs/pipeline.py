@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,8 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(default=60, ge=1)
     dense_weight: float = Field(default=0.5, ge=0, le=1)
     min_score: float | None = None
+    # OpenAI vector-store filter JSON: {"type": "eq", "key": …, "value": …} or {"type": "and", "filters": […]}
+    filters: dict[str, Any] | None = None
 
 
 class GenerationDefaults(BaseModel):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import jinja2
-import jinja2.meta
 from pydantic import Field, model_validator
 
+from core.errors import InvalidSpecError
+from core.template_check import validate_template
 from hub.specs.base import SpecBase
 
 
@@ -16,14 +16,11 @@ class PromptSpec(SpecBase):
 
     @model_validator(mode="after")
     def _variables_declared(self) -> PromptSpec:
+        # The same sandboxed environment the gateway renders with, so push and serve agree.
         try:
-            parsed = jinja2.Environment(autoescape=False).parse(self.template)
-        except jinja2.TemplateSyntaxError as exc:
-            raise ValueError(f"template does not parse (line {exc.lineno}): {exc.message}") from None
-        used = jinja2.meta.find_undeclared_variables(parsed)
-        undeclared = sorted(used - set(self.variables))
-        if undeclared:
-            raise ValueError(f"template uses undeclared variables {undeclared}; declare them in `variables`")
+            validate_template(self.template, self.variables)
+        except InvalidSpecError as exc:
+            raise ValueError(exc.message) from None
         unknown = sorted(set(self.defaults) - set(self.variables))
         if unknown:
             raise ValueError(f"defaults for undeclared variables {unknown}")

@@ -1,0 +1,130 @@
+"""The app factory: ``create_app(settings, services)``, called by a composition root."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from opentelemetry.trace import Tracer
+from starlette.middleware import Middleware
+
+from core.engine import Engine
+from gateway.auth import ApiKeyMiddleware
+from gateway.body_limit import BodyLimitMiddleware
+from gateway.catalog import ModelCatalog, Resolver
+from gateway.composition import CompositionResolver
+from gateway.errors import UnexpectedErrorMiddleware, install_error_handlers
+from gateway.hot_routes import HotRouteMiddleware
+from gateway.metrics import GatewayMetrics, MetricsMiddleware
+from gateway.protocol.chat import ChatCompletionRequest
+from gateway.protocol.completions import CompletionRequest
+from gateway.request_body import component_schemas
+from gateway.routers import chat, completions, health, models
+from gateway.services import GatewayServices
+from gateway.settings import GatewaySettings
+from gateway.state import GatewayState
+from gateway.tracing import TracingMiddleware, setup_tracing
+
+logger = logging.getLogger(__name__)
+
+# Routers written alongside this package; included when their module exists.
+OPTIONAL_ROUTERS = ("gateway.routers.embeddings", "gateway.routers.vector_stores")
+
+
+def _optional_routers() -> list[APIRouter]:
+    routers: list[APIRouter] = []
+    for name in OPTIONAL_ROUTERS:
+        if importlib.util.find_spec(name) is not None:
+            routers.append(importlib.import_module(name).router)
+    return routers
+
+
+def _resolvers(services: GatewayServices, tracer: Tracer, tag_ttl_s: float) -> list[Resolver]:
+    """The composition root's resolvers; else ``rag/`` and ``agent/`` ids from the hub, if there is one."""
+    if services.resolvers:
+        return list(services.resolvers)
+    if services.store is not None:
+        return [CompositionResolver(services, tracer=tracer, tag_ttl_s=tag_ttl_s)]
+    return []
+
+
+def _unique_engines(services: GatewayServices) -> list[Engine]:
+    seen: dict[int, Engine] = {}
+    for engine in services.engines.values():
+        seen.setdefault(id(engine), engine)
+    return list(seen.values())
+
+
+def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
+    metrics = GatewayMetrics(settings.latency_buckets)
+    tracer, tracer_provider = setup_tracing(settings.tracing)
+    resolvers = _resolvers(services, tracer, settings.composition_tag_ttl_s)
+    catalog = ModelCatalog.for_engines(services.engines, settings.model_aliases, resolvers)
+    state = GatewayState(settings=settings, services=services, catalog=catalog, metrics=metrics)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        started: list[Engine] = []
+        try:
+            for engine in _unique_engines(services):
+                await engine.start()
+                started.append(engine)
+            state.ready = True
+            logger.info("gateway ready: %d model(s)", len(services.engines))
+            yield
+        finally:
+            state.ready = False
+            for engine in reversed(started):
+                try:
+                    await engine.aclose()
+                except Exception:
+                    logger.exception("closing engine %s failed", engine.info.id)
+            if tracer_provider is not None:
+                tracer_provider.shutdown()  # flushes the batch exporter
+
+    # Pure-ASGI middleware only, outermost first.
+    middleware = [
+        Middleware(TracingMiddleware, tracer=tracer),
+        Middleware(MetricsMiddleware, metrics=metrics),
+        Middleware(UnexpectedErrorMiddleware),
+    ]
+    if settings.api_keys:
+        middleware.append(
+            Middleware(ApiKeyMiddleware, keys=settings.api_keys, open_paths=settings.open_paths)
+        )
+    middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes))
+    hot = {
+        ("POST", "/v1/chat/completions"): chat.create_chat_completion,
+        ("POST", "/v1/completions"): completions.create_completion,
+    }
+    middleware.append(Middleware(HotRouteMiddleware, routes=hot))
+
+    app = FastAPI(
+        title="aihub",
+        summary="OpenAI-compatible endpoint for models, RAG pipelines and agents",
+        version="0.1.0",
+        lifespan=lifespan,
+        middleware=middleware,
+    )
+    app.state.gateway = state
+    app.state.services = services
+    install_error_handlers(app)
+    for router in (chat.router, completions.router, models.router, health.router, *_optional_routers()):
+        app.include_router(router)
+
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = base_openapi()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(component_schemas([ChatCompletionRequest, CompletionRequest]))
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

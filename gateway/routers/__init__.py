@@ -1,0 +1,1 @@
+"""One router per endpoint family; each module exposes ``router: fastapi.APIRouter``."""

@@ -1,0 +1,30 @@
+"""``GET /v1/models`` and ``GET /v1/models/{id}`` (ids may contain slashes, e.g. ``rag/name:tag``)."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from core.errors import ModelNotFoundError
+from gateway.metrics import ENDPOINT_SCOPE_KEY
+from gateway.protocol.models import ModelCard, ModelList
+from gateway.state import gateway_state
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/v1/models", response_model=ModelList, summary="List models")
+async def list_models(request: Request) -> Response:
+    request.scope[ENDPOINT_SCOPE_KEY] = "models"
+    data = [entry.as_wire() for entry in gateway_state(request).catalog.entries()]
+    return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+
+
+@router.get("/v1/models/{model_id:path}", response_model=ModelCard, summary="Retrieve a model")
+async def retrieve_model(request: Request, model_id: str) -> Response:
+    request.scope[ENDPOINT_SCOPE_KEY] = "models.retrieve"
+    for entry in gateway_state(request).catalog.entries():
+        if entry.id == model_id:
+            return Response(orjson.dumps(entry.as_wire()), media_type="application/json")
+    raise ModelNotFoundError(f"The model '{model_id}' does not exist.", param="model")

@@ -1,0 +1,43 @@
+"""Settings of the HTTP gateway, built once by a composition root and passed to ``create_app``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.tracing import TracingSettings
+
+
+class GatewaySettings(BaseSettings):
+    """``AIHUB_API_KEYS`` and ``AIHUB_MODEL_ALIASES`` are JSON (a list, an object)."""
+
+    model_config = SettingsConfigDict(env_prefix="AIHUB_", frozen=True, extra="ignore")
+
+    # Empty: no authentication (the embedded default on loopback).
+    api_keys: list[str] = Field(default_factory=list)
+    # Extra model ids that resolve to a served one, e.g. {"gpt-4o-mini": "smollm2-135m-instruct"}.
+    model_aliases: dict[str, str] = Field(default_factory=dict)
+    max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Paths reachable without an API key even when keys are configured.
+    open_paths: tuple[str, ...] = ("/health", "/ready", "/metrics")
+    # OpenTelemetry export (gateway.tracing.TracingSettings); env: AIHUB_TRACING='{"exporter": "otlp"}'.
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    # Seconds a resolved tag (rag/<name>:<tag>) is trusted before the hub is asked again.
+    composition_tag_ttl_s: float = Field(default=1.0, ge=0.0)
+    # Histogram buckets (seconds) for request latency and time to first token.
+    latency_buckets: tuple[float, ...] = (
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.1,
+        0.25,
+        0.5,
+        1.0,
+        2.5,
+        5.0,
+        10.0,
+        30.0,
+        60.0,
+        120.0,
+    )

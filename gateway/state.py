@@ -1,0 +1,26 @@
+"""What the routers share, kept on ``app.state.gateway`` (``app.state.services`` holds the services)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from gateway.catalog import ModelCatalog
+from gateway.metrics import GatewayMetrics
+from gateway.services import GatewayServices
+from gateway.settings import GatewaySettings
+
+
+@dataclass(slots=True)
+class GatewayState:
+    settings: GatewaySettings
+    services: GatewayServices
+    catalog: ModelCatalog
+    metrics: GatewayMetrics
+    ready: bool = False
+
+
+def gateway_state(request: Request) -> GatewayState:
+    state: GatewayState = request.app.state.gateway
+    return state
