@@ -29,6 +29,7 @@ def _mount_subcommands() -> None:
         ("aihub.hub_cli", "hub_app", "hub"),
         ("aihub.index_cli", "index_app", "index"),
         ("aihub.eval_cli", "eval_app", "eval"),
+        ("aihub.cluster_cli", "cluster_app", "cluster"),
     ):
         sub = getattr(__import__(module, fromlist=[attr]), attr)
         app.add_typer(sub, name=name)
@@ -42,8 +43,18 @@ def serve(
         Path | None, typer.Option(help="YAML file with app/gateway/serving/hub sections.")
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="Run as a Ray Serve application.")] = False,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (with --ray); default: start one.")
+    ] = None,
 ) -> None:
-    """Serve the OpenAI-compatible API (embedded mode: everything in this process)."""
+    """Serve the OpenAI-compatible API: embedded (one process) by default, or on Ray Serve with --ray."""
+    if ray:
+        from ray_cluster.launch import serve_ray
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        serve_ray(config_path=config, address=address, host=host, port=port)
+        return
     import uvicorn
 
     from aihub.compose import build_embedded_app, load_all_settings

@@ -1,0 +1,107 @@
+"""`aihub serve` end to end: the real SmolLM2 model, the official openai client, the OpenAI spec."""
+
+import asyncio
+
+import httpx
+import openai
+import pytest
+
+from aihub.gateway_process import GatewayProcess
+
+pytestmark = pytest.mark.slow
+
+MODEL = "smollm2-135m-instruct"
+QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def _client(served: GatewayProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{served.base_url}/v1", api_key="unused", max_retries=0)
+
+
+def test_chat_completion_validates_and_answers(served: GatewayProcess, openapi_errors) -> None:
+    reply = _client(served).chat.completions.create(
+        model=MODEL, messages=QUESTION, max_tokens=24, temperature=0
+    )
+    assert (
+        openapi_errors("CreateChatCompletionResponse", reply.model_dump(mode="json", exclude_unset=True))
+        == []
+    )
+    assert "Paris" in (reply.choices[0].message.content or "")
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
+    assert reply.choices[0].finish_reason in ("stop", "length")
+
+
+def test_stream_equals_non_streamed_at_temperature_zero(served: GatewayProcess, openapi_errors) -> None:
+    client = _client(served)
+    messages = [{"role": "user", "content": "List three colours."}]
+    whole = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=40, temperature=0)
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL,
+            messages=messages,
+            max_tokens=40,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    for chunk in chunks:
+        assert (
+            openapi_errors(
+                "CreateChatCompletionStreamResponse", chunk.model_dump(mode="json", exclude_unset=True)
+            )
+            == []
+        )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    finishing = [c for c in chunks if c.choices and c.choices[0].finish_reason is not None]
+    assert len(finishing) == 1
+    assert finishing[0].choices[0].finish_reason == whole.choices[0].finish_reason
+    assert chunks[-1].usage is not None and chunks[-1].choices == []
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_async_client_and_alias(served: GatewayProcess, openapi_errors) -> None:
+    async def ask() -> list[str]:
+        client = openai.AsyncOpenAI(base_url=f"{served.base_url}/v1", api_key="unused", max_retries=0)
+        replies = await asyncio.gather(
+            *(
+                client.chat.completions.create(
+                    model="gpt-4o-mini", messages=QUESTION, max_tokens=16, temperature=0
+                )
+                for _ in range(4)
+            )
+        )
+        await client.close()
+        return [r.choices[0].message.content or "" for r in replies]
+
+    answers = asyncio.run(ask())
+    assert len(set(answers)) == 1  # batched greedy decoding gives every client the same answer
+    models = _client(served).models.list()
+    assert {"gpt-4o-mini", MODEL} <= {m.id for m in models.data}
+
+
+def test_completions_endpoint(served: GatewayProcess, openapi_errors) -> None:
+    reply = _client(served).completions.create(
+        model=MODEL, prompt="The capital of France is", max_tokens=8, temperature=0
+    )
+    assert openapi_errors("CreateCompletionResponse", reply.model_dump(mode="json", exclude_unset=True)) == []
+    assert reply.choices[0].text
+
+
+def test_context_overflow_is_a_400_in_openai_format(served: GatewayProcess, openapi_errors) -> None:
+    long_text = "word " * 9000
+    response = httpx.post(
+        f"{served.base_url}/v1/chat/completions",
+        json={"model": MODEL, "messages": [{"role": "user", "content": long_text}]},
+        timeout=60,
+    )
+    assert response.status_code == 400
+    assert openapi_errors("ErrorResponse", response.json()) == []
+    assert "context" in response.json()["error"]["message"]
+
+
+def test_metrics_count_the_requests(served: GatewayProcess) -> None:
+    text = httpx.get(f"{served.base_url}/metrics", timeout=10).text
+    assert MODEL in text
+    assert "ttft" in text
