@@ -151,4 +151,4 @@ def hub(
     """Tag resolution latency; push and pull throughput against sha256sum + cp."""
     from evals.hub_bench import run_hub_bench
 
-    run_hub_bench(folder=folder, console=console)
+    run_hub_bench(model_folder=folder, console=console)

@@ -50,10 +50,10 @@ def serve(
 ) -> None:
     """Serve the OpenAI-compatible API: embedded (one process) by default, or on Ray Serve with --ray."""
     if ray:
-        from ray_cluster.launch import serve_ray
+        from aihub.ray_launch import serve_on_ray
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        serve_ray(config_path=config, address=address, host=host, port=port)
+        serve_on_ray(config, address=address, host=host, port=port, console=console)
         return
     import uvicorn
 

@@ -7,11 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.settings import GatewaySettings
-from hub.settings import HubSettings
-from retrievers.settings import RetrieverSettings
 from rich.console import Console
-from serving.settings import ServingSettings
 
 from aihub.config_file import build_settings, load_config
 from aihub.settings import AppSettings, ModelConfig
@@ -20,6 +16,11 @@ from core.engine import Engine
 from core.errors import InvalidSpecError
 from core.store import ArtifactStore
 from gateway.services import GatewayServices
+from gateway.settings import GatewaySettings
+from hub.settings import HubSettings
+from hub.store import LocalStore
+from retrievers.settings import RetrieverSettings
+from serving.settings import ServingSettings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -49,9 +50,7 @@ def load_all_settings(config_path: Path | None = None) -> AllSettings:
     )
 
 
-def open_store(settings: AllSettings) -> ArtifactStore:
-    from hub.store import LocalStore
-
+def open_store(settings: AllSettings) -> LocalStore:
     return LocalStore(settings.hub)
 
 
@@ -102,9 +101,8 @@ def build_services(settings: AllSettings, store: ArtifactStore) -> GatewayServic
 
 
 def build_embedded_app(settings: AllSettings, console: Console | None = None) -> FastAPI:
-    from gateway.app import create_app
-
     from aihub.default_models import ensure_default_models
+    from gateway.app import create_app
 
     store = open_store(settings)
     if settings.app.prepare_defaults:

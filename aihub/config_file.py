@@ -12,7 +12,7 @@ from core.errors import InvalidSpecError
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
-SECTIONS = ("app", "gateway", "serving", "hub", "retrievers")
+SECTIONS = ("app", "gateway", "serving", "hub", "retrievers", "ray")
 
 
 def load_config(path: Path | None) -> dict[str, dict[str, Any]]:

@@ -14,6 +14,7 @@ from aihub.settings import DEFAULT_CHAT_MODEL_REF, DEFAULT_EMBEDDER_REF, AppSett
 from core.errors import ArtifactNotFoundError, InvalidSpecError
 from core.refs import ArtifactRef
 from core.store import ArtifactStore
+from hub.store import LocalStore
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def _minilm_folder() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-def ensure_default_models(store: ArtifactStore, settings: AppSettings, console: Console) -> None:
+def ensure_default_models(store: LocalStore, settings: AppSettings, console: Console) -> None:
     """Import the default chat model and embedder into the hub if they are not there yet."""
     from hub.model_import import import_model_folder
 

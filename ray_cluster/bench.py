@@ -1,0 +1,168 @@
+"""What Ray mode costs per request: the same fixed-latency double behind embedded uvicorn and Ray Serve.
+
+Both gateways run outside the measuring process (uvicorn in a spawned child, Ray in its own
+processes) at the same time; the client of ``evals.loadgen`` alternates one request to each
+(concurrency 1), so both see the same background load: non-streamed end-to-end latency gives the
+per-request overhead, streamed requests the time to first token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from evals.loadgen import LoadReport, LoadSpec, RequestTiming, http_runner, summarize
+from gateway.settings import GatewaySettings
+from hub.settings import HubSettings
+from ray_cluster.config import ClusterConfig, ModelSpec
+from ray_cluster.settings import RaySettings, ReplicaSettings
+from serving.settings import ServingSettings
+
+logger = logging.getLogger(__name__)
+
+MODEL_ID = "fixed-latency-double"
+DOUBLE_OPTIONS: dict[str, Any] = {"ttft_s": 0.02, "itl_s": 0.005, "tokens": 16}
+
+
+@dataclass(frozen=True)
+class RayOverhead:
+    embedded_plain: LoadReport
+    ray_plain: LoadReport
+    embedded_stream: LoadReport
+    ray_stream: LoadReport
+
+    @property
+    def overhead_p50_ms(self) -> float:
+        """Median non-streamed latency added by Ray mode (target: at most 3 ms)."""
+        return self.ray_plain.e2el_ms[0] - self.embedded_plain.e2el_ms[0]
+
+    @property
+    def ttft_ratio(self) -> float:
+        """Median streamed time to first token, Ray over embedded (target: at most 1.1)."""
+        return self.ray_stream.ttft_ms[0] / self.embedded_stream.ttft_ms[0]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "overhead_p50_ms": self.overhead_p50_ms,
+            "ttft_ratio": self.ttft_ratio,
+            "embedded_plain": self.embedded_plain.as_dict(),
+            "ray_plain": self.ray_plain.as_dict(),
+            "embedded_stream": self.embedded_stream.as_dict(),
+            "ray_stream": self.ray_stream.as_dict(),
+        }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _serve_embedded(port: int, options: dict[str, Any]) -> None:
+    """Child process: the embedded gateway (same app factory) over the double, on uvicorn."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.services import GatewayServices
+    from serving.fixed_latency_engine import FixedLatencyEngineDouble
+
+    engine = FixedLatencyEngineDouble(MODEL_ID, **options)
+    app = create_app(GatewaySettings(), GatewayServices(engines={MODEL_ID: engine}))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def _wait_ready(base_url: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(f"{base_url}/ready", timeout=2.0)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{base_url} not ready after {timeout_s} s")
+
+
+async def _measure_interleaved(
+    embedded_url: str, ray_url: str, requests: int, warmup: int, tokens: int
+) -> tuple[list[LoadReport], list[LoadReport]]:
+    """Alternates one request to each gateway, so both see the same load on a shared machine."""
+    import aiohttp
+
+    embedded: list[LoadReport] = []
+    ray: list[LoadReport] = []
+    async with aiohttp.ClientSession() as session:
+        for stream in (False, True):
+            spec = LoadSpec(concurrency=1, requests=requests, max_tokens=tokens, stream=stream)
+            runners = [http_runner(session, url, MODEL_ID, spec) for url in (embedded_url, ray_url)]
+            timings: list[list[RequestTiming]] = [[], []]
+            durations = [0.0, 0.0]
+            for index in range(warmup + requests):
+                for side, run_one in enumerate(runners):
+                    started = time.perf_counter()
+                    timing = await run_one()
+                    if index >= warmup:
+                        timings[side].append(timing)
+                        durations[side] += time.perf_counter() - started
+            embedded.append(summarize(1, timings[0], durations[0]))
+            ray.append(summarize(1, timings[1], durations[1]))
+    return embedded, ray
+
+
+def ray_bench_config(home: Path, port: int, options: dict[str, Any]) -> ClusterConfig:
+    small = ReplicaSettings(num_cpus=0.1)
+    return ClusterConfig(
+        ray=RaySettings(num_cpus=2, port=port, gateway=small, default_model=small),
+        gateway=GatewaySettings(),
+        serving=ServingSettings(),
+        hub=HubSettings(home=home),
+        models=(ModelSpec(id=MODEL_ID, engine="fixed-latency", options=options),),
+    )
+
+
+async def measure_ray_vs_embedded(
+    *,
+    requests: int = 200,
+    warmup: int = 20,
+    double_options: dict[str, Any] | None = None,
+    home: Path | None = None,
+) -> RayOverhead:
+    """Starts the embedded gateway, then a local Ray (2 CPUs) with the same double; both on loopback.
+
+    The caller sets ``RAY_USAGE_STATS_ENABLED=0`` (and ``RAY_AUTH_MODE=disabled``) in the environment.
+    """
+    from ray_cluster.launch import deploy, start_ray, stop
+
+    options = {**DOUBLE_OPTIONS, **(double_options or {})}
+    tokens = int(options["tokens"])
+    port = _free_port()
+    embedded_url = f"http://127.0.0.1:{port}"
+    child = multiprocessing.get_context("spawn").Process(target=_serve_embedded, args=(port, options))
+    child.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="aihub-ray-bench-") as tmp:
+            config = ray_bench_config(home or Path(tmp), _free_port(), options)
+            start_ray(config)
+            try:
+                ray_url = await asyncio.to_thread(deploy, config, host="127.0.0.1", port=config.ray.port)
+                await _wait_ready(embedded_url)
+                await _wait_ready(ray_url)
+                embedded, ray = await _measure_interleaved(embedded_url, ray_url, requests, warmup, tokens)
+            finally:
+                stop()
+    finally:
+        child.terminate()
+        child.join(timeout=15)
+    return RayOverhead(embedded[0], ray[0], embedded[1], ray[1])

@@ -1,0 +1,75 @@
+"""``build_app``: the Ray Serve application of a cluster config (the Ray mode's composition root).
+
+Deployments: one per model (its own replica count / autoscaling, one engine per replica), one per
+embedder, one retriever deployment over the hub's indices, and the gateway ingress in front.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+from ray.serve import Deployment
+
+from ray_cluster.config import ClusterConfig, load_cluster_config
+from ray_cluster.embedder_worker import EmbedderWorker
+from ray_cluster.ingress import GatewayIngress
+from ray_cluster.model_replica import ModelReplica
+from ray_cluster.retriever_worker import RetrieverWorker
+from ray_cluster.settings import RaySettings
+
+GATEWAY_DEPLOYMENT = "gateway"
+RETRIEVER_DEPLOYMENT = "retriever"
+
+
+def model_deployment_name(model_id: str) -> str:
+    """Serve deployment names are plain; model ids may hold ``/`` or ``:``."""
+    return "model-" + re.sub(r"[^A-Za-z0-9_.-]", "_", model_id)
+
+
+def embedder_deployment_name(embedder_id: str) -> str:
+    return "embedder-" + re.sub(r"[^A-Za-z0-9_.-]", "_", embedder_id)
+
+
+def _deployment(cls: type, name: str, options: dict[str, Any]) -> Deployment:
+    with warnings.catch_warnings():
+        # Serve still uses `metrics_interval_s` (nothing replaces it yet) but calls it deprecated.
+        warnings.filterwarnings("ignore", "The `metrics_interval_s` field", DeprecationWarning)
+        deployment: Deployment = serve.deployment(name=name, **options)(cls)
+    return deployment
+
+
+def _config_from_args(args: dict[str, Any]) -> ClusterConfig:
+    path = args.get("config")
+    return load_cluster_config(Path(path) if path else RaySettings().config)
+
+
+def build_app(config: ClusterConfig | dict[str, Any]) -> serve.Application:
+    """A Serve application; ``config`` may also be Serve's builder args (``config=cluster.yaml``)."""
+    if not isinstance(config, ClusterConfig):
+        config = _config_from_args(config)
+    ray = config.ray
+    models = {
+        spec.id: _deployment(
+            ModelReplica, model_deployment_name(spec.id), ray.model_replicas(spec.id).deployment_options()
+        ).bind(spec, config.serving, config.hub)
+        for spec in config.models
+    }
+    embedders: dict[str, Any] = {}
+    retrievers = None
+    if config.retrievers is not None:
+        embedders = {
+            spec.id: _deployment(
+                EmbedderWorker, embedder_deployment_name(spec.id), ray.embedders.deployment_options()
+            ).bind(spec, config.hub, config.retrievers)
+            for spec in config.embedders
+        }
+        if embedders:
+            retrievers = _deployment(
+                RetrieverWorker, RETRIEVER_DEPLOYMENT, ray.retrievers.deployment_options()
+            ).bind(config.hub, config.retrievers, embedders)
+    ingress = _deployment(GatewayIngress, GATEWAY_DEPLOYMENT, ray.gateway.deployment_options())
+    return ingress.bind(config, models, embedders, retrievers)

@@ -1,0 +1,96 @@
+"""The Engine protocol over a Ray Serve deployment handle of a model replica.
+
+Chunks stream through a generator handle (``options(stream=True)``) one by one as the replica yields
+them, never buffered. Closing the iterator (or cancelling the task consuming it) cancels the remote
+generator, which frees the engine's batch slot in the replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, cast
+
+from core.chat import GenerationChunk, GenerationRequest, ModelInfo
+from core.errors import EngineUnavailableError
+from ray_cluster.ray_errors import map_ray_error
+
+if TYPE_CHECKING:
+    from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
+
+logger = logging.getLogger(__name__)
+
+
+class EngineProxy:
+    """An ``Engine`` whose ``generate`` runs in a ``ModelReplica`` deployment."""
+
+    def __init__(
+        self,
+        model_id: str,
+        handle: DeploymentHandle[Any],
+        *,
+        info: ModelInfo | None = None,
+        first_chunk_timeout_s: float = 60.0,
+    ) -> None:
+        self._model_id = model_id
+        self._handle = handle
+        self._stream_handle = handle.options(stream=True)
+        self._info = info or ModelInfo(id=model_id, context_length=0)
+        self._first_chunk_timeout_s = first_chunk_timeout_s
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def handle(self) -> DeploymentHandle[Any]:
+        return self._handle
+
+    async def start(self) -> None:
+        """Fetch the model's info from a replica (the replica loaded its engine before taking calls)."""
+        try:
+            self._info = await self._handle.info.remote()
+        except Exception as exc:
+            raise map_ray_error(exc, f"model {self._model_id}") from exc
+
+    async def aclose(self) -> None:
+        """Nothing to release here: the replicas own their engines and Serve stops them."""
+
+    async def ready(self) -> bool:
+        """Whether a replica answers now (for readiness probes)."""
+        try:
+            await asyncio.wait_for(self._handle.info.remote(), timeout=2.0)
+        except Exception:
+            return False
+        return True
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        call = self._stream_handle.generate.remote(request)
+        stream = cast("DeploymentResponseGenerator[GenerationChunk]", call)
+        finished = False
+        try:
+            try:
+                # Bounded: a request queued behind dead replicas answers 503 instead of hanging.
+                first = await asyncio.wait_for(anext(stream), timeout=self._first_chunk_timeout_s)
+            except TimeoutError:
+                raise EngineUnavailableError(
+                    f"model {self._model_id} did not start answering within {self._first_chunk_timeout_s} s"
+                ) from None
+            except StopAsyncIteration:
+                finished = True
+                return
+            finished = first.finish_reason is not None
+            yield first
+            async for chunk in stream:
+                finished = chunk.finish_reason is not None
+                yield chunk
+            finished = True
+        except Exception as exc:
+            mapped = map_ray_error(exc, f"model {self._model_id}")
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        finally:
+            if not finished:  # the consumer went away (or the call failed): stop the remote generator
+                stream.cancel()

@@ -1,0 +1,226 @@
+"""The Engine protocol over a Hugging Face safetensors folder, with continuous batching on CPU.
+
+torch and transformers are imported in ``start``, never when this module is imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.chat import ChatMessage, GenerationChunk, GenerationRequest, ModelInfo
+from core.errors import ContextLengthExceededError, EngineUnavailableError, InvalidRequestError
+from serving.settings import ServingSettings
+
+if TYPE_CHECKING:
+    from serving.batch_scheduler import BatchScheduler, SchedulerStats, SequenceEvent
+
+logger = logging.getLogger(__name__)
+
+
+def template_messages(messages: tuple[ChatMessage, ...], knows_developer: bool) -> list[dict[str, Any]]:
+    """Messages as chat-template dicts; ``developer`` becomes ``system`` where the template lacks it."""
+    converted: list[dict[str, Any]] = []
+    for message in messages:
+        role = "system" if message.role == "developer" and not knows_developer else message.role
+        item: dict[str, Any] = {"role": role, "content": message.content}
+        if message.name:
+            item["name"] = message.name
+        if message.tool_calls:
+            item["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in message.tool_calls
+            ]
+        if message.tool_call_id:
+            item["tool_call_id"] = message.tool_call_id
+        converted.append(item)
+    return converted
+
+
+class TransformersEngine:
+    """Serves one model folder on CPU; one background thread decodes all active requests together."""
+
+    def __init__(
+        self,
+        model_id: str,
+        model_path: Path,
+        settings: ServingSettings | None = None,
+        *,
+        digest: str | None = None,
+    ) -> None:
+        self._model_id = model_id
+        self._model_path = model_path
+        self._settings = settings or ServingSettings()
+        self._digest = digest
+        self._created = int(time.time())
+        self._context_length = self._settings.max_context_length or self._read_context_length()
+        self._tokenizer: Any = None
+        self._scheduler: BatchScheduler | None = None
+        self._eos: frozenset[int] = frozenset()
+        self._start_lock = asyncio.Lock()
+
+    def _read_context_length(self) -> int:
+        import json
+
+        try:
+            config = json.loads((self._model_path / "config.json").read_text())
+        except (OSError, ValueError):
+            return 0  # known after start()
+        return int(config.get("max_position_embeddings") or 0)
+
+    @property
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            id=self._model_id,
+            context_length=self._context_length,
+            created=self._created,
+            digest=self._digest,
+            metadata={"engine": "transformers"},
+        )
+
+    @property
+    def stats(self) -> SchedulerStats:
+        if self._scheduler is None:
+            raise EngineUnavailableError(f"model {self._model_id} is not loaded yet")
+        return self._scheduler.stats
+
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._scheduler is not None:
+                return
+            self._scheduler = await asyncio.to_thread(self._load)
+            self._scheduler.start()
+            logger.info("loaded %s from %s", self._model_id, self._model_path)
+
+    def _load(self) -> BatchScheduler:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+        from serving.batch_scheduler import BatchScheduler
+
+        settings = self._settings
+        if settings.torch_threads is not None:
+            torch.set_num_threads(settings.torch_threads)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self._model_path, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                self._model_path, dtype=getattr(torch, settings.dtype), local_files_only=True
+            )
+        except OSError as exc:
+            raise EngineUnavailableError(
+                f"cannot load model {self._model_id} from {self._model_path}"
+            ) from exc
+        model.to(settings.device)  # type: ignore[arg-type]  # transformers' decorated .to() is mistyped
+        model.eval()
+        eos: set[int] = set()
+        try:
+            generation = GenerationConfig.from_pretrained(self._model_path, local_files_only=True)
+            configured = generation.eos_token_id
+            if isinstance(configured, list):
+                eos.update(configured)
+            elif configured is not None:
+                eos.add(configured)
+        except OSError:
+            pass  # no generation_config.json: the tokenizer's EOS alone
+        if tokenizer.eos_token_id is not None:
+            eos.add(int(tokenizer.eos_token_id))
+        self._tokenizer = tokenizer
+        self._eos = frozenset(eos)
+        limit = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+        self._context_length = (
+            min(settings.max_context_length or limit, limit) if limit else self._context_length
+        )
+        return BatchScheduler(
+            model,
+            self._eos,
+            max_batch_size=settings.max_batch_size,
+            max_prefills_per_step=settings.max_prefills_per_step,
+        )
+
+    async def aclose(self) -> None:
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            await asyncio.to_thread(scheduler.stop)
+
+    def _prompt_ids(self, request: GenerationRequest) -> list[int]:
+        if request.messages is not None:
+            template = self._tokenizer.chat_template or ""
+            ids = self._tokenizer.apply_chat_template(
+                template_messages(request.messages, knows_developer="developer" in template),
+                tools=list(request.tools) or None,
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=False,
+            )
+            return [int(token) for token in ids]
+        if request.prompt is None:
+            raise InvalidRequestError("a generation needs messages or a prompt", param="messages")
+        return [int(token) for token in self._tokenizer.encode(request.prompt, add_special_tokens=False)]
+
+    def _check_params(self, request: GenerationRequest, prompt_tokens: int) -> int:
+        """The number of new tokens allowed; raises when the prompt (and max_tokens) exceed the context."""
+        params, limit = request.params, self._context_length
+        wanted = params.max_tokens
+        if wanted is not None and wanted < 1:
+            raise InvalidRequestError("max_tokens must be at least 1", param="max_tokens")
+        if params.temperature < 0:
+            raise InvalidRequestError("temperature must not be negative", param="temperature")
+        if not 0 < params.top_p <= 1:
+            raise InvalidRequestError("top_p must be in (0, 1]", param="top_p")
+        if prompt_tokens == 0:
+            raise InvalidRequestError("the prompt is empty", param="prompt")
+        if prompt_tokens >= limit or (wanted is not None and prompt_tokens + wanted > limit):
+            raise ContextLengthExceededError(
+                f"this model's maximum context length is {limit} tokens; the prompt has {prompt_tokens} "
+                f"tokens and {wanted or 0} more were requested",
+                param="messages" if request.messages is not None else "prompt",
+            )
+        return wanted if wanted is not None else limit - prompt_tokens
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        from serving.batch_scheduler import Sequence, asyncio_emitter
+        from serving.detokenizer import IncrementalDetokenizer
+        from serving.sampling import TokenSampler
+        from serving.stop_matcher import StopMatcher
+
+        scheduler = self._scheduler
+        if scheduler is None:
+            raise EngineUnavailableError(f"model {self._model_id} is not loaded yet")
+        prompt_ids = self._prompt_ids(request)
+        prompt_tokens = len(prompt_ids)
+        max_new = self._check_params(request, prompt_tokens)
+        events: asyncio.Queue[SequenceEvent] = asyncio.Queue()
+        sequence = Sequence(
+            prompt_ids=prompt_ids,
+            max_new_tokens=max_new,
+            sampler=TokenSampler(request.params),
+            detokenizer=IncrementalDetokenizer(self._tokenizer, prompt_ids),
+            stopper=StopMatcher(request.params.stop),
+            emit=asyncio_emitter(asyncio.get_running_loop(), events),
+        )
+        scheduler.submit(sequence)
+        finished = False
+        try:
+            while not finished:
+                event = await events.get()
+                if event.error is not None:
+                    finished = True
+                    raise event.error
+                finished = event.finish_reason is not None
+                yield GenerationChunk(
+                    text=event.text,
+                    finish_reason=event.finish_reason,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=event.completion_tokens,
+                )
+        finally:
+            if not finished:  # the consumer went away (aclose, cancellation): free the batch slot
+                scheduler.cancel(sequence)

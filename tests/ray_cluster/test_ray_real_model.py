@@ -1,0 +1,130 @@
+"""The real TransformersEngine (SmolLM2-135M) as a Ray Serve model replica, its weights from the hub."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import openai
+import pytest
+
+from core.chat import ChatMessage, GenerationRequest, SamplingParams
+from ray_cluster.config import ModelSpec
+from ray_cluster.settings import ReplicaSettings
+from serving.settings import ServingSettings
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def _helpers() -> ModuleType:
+    name = "aihub_tests_ray_session"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("ray_session.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+H = _helpers()
+
+
+@pytest.fixture(scope="module")
+def session(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from aihub.default_models import _minilm_folder
+    from hub.model_import import import_model_folder
+    from hub.settings import HubSettings
+    from hub.store import LocalStore
+    from retrievers.settings import RetrieverSettings
+
+    home = tmp_path_factory.mktemp("ray-real-home")
+    store = LocalStore(HubSettings(home=home))
+    import_model_folder(store, "models/smollm2", smollm2_path, context_length=8192)
+    import_model_folder(store, "models/minilm", _minilm_folder(), context_length=256)
+    spec = ModelSpec(id="smollm2", ref="models/smollm2:latest", engine="transformers")
+    config = H.cluster_config(str(home), [spec], replicas={"smollm2": ReplicaSettings(num_cpus=0.5)})
+    # One torch thread each: the machine has two cores, shared with the Ray processes.
+    config = type(config)(
+        **{
+            **config.__dict__,
+            "serving": ServingSettings(max_batch_size=4, torch_threads=1),
+            "retrievers": RetrieverSettings(torch_threads=1, work_dir=home / "retrievers"),
+            "embedders": (ModelSpec(id="all-minilm-l6-v2", ref="models/minilm:latest"),),
+            "default_embedder": "all-minilm-l6-v2",
+        }
+    )
+    ray_session = H.RaySession(config).start()
+    yield ray_session
+    ray_session.shutdown()
+
+
+def test_real_model_answers_and_streams_through_serve(session: object) -> None:
+    client = openai.OpenAI(base_url=f"{session.base_url}/v1", api_key="unused", max_retries=0, timeout=120)
+    with client:
+        [model] = [m for m in client.models.list() if m.id == "smollm2"]
+        reply = client.chat.completions.create(
+            model="smollm2",
+            messages=[{"role": "user", "content": "What is the capital of France?"}],
+            max_tokens=12,
+            temperature=0,
+        )
+        pieces = [
+            event.choices[0].delta.content
+            for event in client.chat.completions.create(
+                model="smollm2",
+                messages=[{"role": "user", "content": "What is the capital of France?"}],
+                max_tokens=12,
+                temperature=0,
+                stream=True,
+            )
+            if event.choices and event.choices[0].delta.content
+        ]
+    assert model.id == "smollm2"
+    assert reply.usage is not None and 0 < reply.usage.completion_tokens <= 12
+    assert reply.choices[0].message.content
+    # Greedy decoding: the streamed text is the same answer, delivered in several pieces.
+    assert len(pieces) > 1
+    assert "".join(pieces) == reply.choices[0].message.content
+
+
+async def test_context_overflow_from_the_replica_keeps_its_own_error(session: object) -> None:
+    from ray import serve
+
+    from core.errors import ContextLengthExceededError
+    from ray_cluster.builder import model_deployment_name
+    from ray_cluster.engine_proxy import EngineProxy
+
+    handle = serve.get_deployment_handle(model_deployment_name("smollm2"), session.config.ray.app_name)
+    proxy = EngineProxy("smollm2", handle)
+    await proxy.start()
+    assert proxy.info.context_length == 8192
+    request = GenerationRequest(
+        request_id="too-long",
+        params=SamplingParams(max_tokens=9000),
+        messages=(ChatMessage(role="user", content="hi"),),
+    )
+    with pytest.raises(ContextLengthExceededError):
+        await anext(proxy.generate(request))
+
+
+def test_embeddings_through_the_embedder_deployment(session: object) -> None:
+    client = openai.OpenAI(base_url=f"{session.base_url}/v1", api_key="unused", max_retries=0, timeout=120)
+    with client:
+        result = client.embeddings.create(model="all-minilm-l6-v2", input=["a lighthouse", "a keeper"])
+    assert [len(item.embedding) for item in result.data] == [384, 384]
+    assert result.data[0].embedding != result.data[1].embedding
+
+
+async def test_index_listing_comes_from_the_retriever_deployment(session: object) -> None:
+    from ray import serve
+
+    from ray_cluster.builder import RETRIEVER_DEPLOYMENT
+    from ray_cluster.index_proxy import IndexProviderProxy
+
+    proxy = IndexProviderProxy(serve.get_deployment_handle(RETRIEVER_DEPLOYMENT, session.config.ray.app_name))
+    await proxy.refresh()
+    assert list(proxy.list()) == []  # the hub holds models only

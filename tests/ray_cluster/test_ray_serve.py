@@ -1,0 +1,281 @@
+"""The gateway as a Ray Serve application on a local Ray (2 CPUs), driven by the official openai client.
+
+One Ray session for the module: chat, streaming, several models, a replica killed mid-load, autoscaling
+up and back down, then a clean shutdown with no process of the session left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import openai
+import pytest
+
+from ray_cluster.builder import model_deployment_name
+from ray_cluster.settings import ReplicaSettings
+
+pytestmark = pytest.mark.ray
+
+
+def _helpers() -> ModuleType:
+    name = "aihub_tests_ray_session"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("ray_session.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+H = _helpers()
+
+# A model that scales 1 → 3 replicas when each has more than one request in flight, and back after 3 s idle.
+SCALING = ReplicaSettings(
+    num_cpus=0.1,
+    min_replicas=1,
+    max_replicas=3,
+    target_ongoing_requests=1,
+    max_ongoing_requests=4,
+    upscale_delay_s=0.5,
+    downscale_delay_s=3.0,
+    metrics_interval_s=0.5,
+    look_back_period_s=1.0,
+    health_check_period_s=1.0,
+)
+# The model whose replica is killed: a slow health check keeps it down long enough to watch /ready.
+FRAGILE = ReplicaSettings(num_cpus=0.1, health_check_period_s=4.0)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    config = H.cluster_config(
+        str(tmp_path_factory.mktemp("ray-home")),
+        [
+            H.double_spec("double-a"),
+            H.double_spec("double-b", tokens=8, itl_s=0.03),
+            H.double_spec("double-fragile", tokens=200, itl_s=0.01),
+            H.double_spec("double-scaling", tokens=100, itl_s=0.02),
+        ],
+        replicas={"double-fragile": FRAGILE, "double-scaling": SCALING},
+    )
+    ray_session = H.RaySession(config).start()
+    yield ray_session
+    ray_session.shutdown()
+
+
+def _serve_status():  # -> ray.serve.schema.ServeStatus
+    from ray import serve
+
+    with warnings.catch_warnings():
+        # The status re-validates our autoscaling configs, whose metrics_interval_s Serve calls deprecated.
+        warnings.filterwarnings("ignore", "The `metrics_interval_s` field", DeprecationWarning)
+        return serve.status()
+
+
+def _client(session: object, **kwargs: object) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{session.base_url}/v1", api_key="unused", max_retries=0, **kwargs)
+
+
+def test_chat_completion_through_serve_proxy(session: object) -> None:
+    with _client(session) as client:
+        reply = client.chat.completions.create(
+            model="double-a", messages=[{"role": "user", "content": "hello"}], max_tokens=16
+        )
+    assert reply.model == "double-a"
+    assert reply.choices[0].message.content
+    assert reply.usage is not None and reply.usage.completion_tokens == 16
+
+
+def test_each_model_is_its_own_deployment(session: object) -> None:
+    with _client(session) as client:
+        listed = {model.id for model in client.models.list()}
+        short = client.chat.completions.create(
+            model="double-b", messages=[{"role": "user", "content": "hi"}], max_tokens=64
+        )
+    assert {"double-a", "double-b", "double-fragile", "double-scaling"} <= listed
+    assert short.usage is not None and short.usage.completion_tokens == 8
+
+    deployments = _serve_status().applications[session.config.ray.app_name].deployments
+    for model_id in ("double-a", "double-b"):
+        assert deployments[model_deployment_name(model_id)].replica_states.get("RUNNING") == 1
+
+
+def test_stream_arrives_chunk_by_chunk(session: object) -> None:
+    arrivals: list[float] = []
+    texts: list[str] = []
+    with _client(session) as client:
+        start = time.perf_counter()
+        stream = client.chat.completions.create(
+            model="double-b",
+            messages=[{"role": "user", "content": "count"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        usage = None
+        for event in stream:
+            if event.choices and event.choices[0].delta.content:
+                arrivals.append(time.perf_counter() - start)
+                texts.append(event.choices[0].delta.content)
+            usage = event.usage or usage
+    assert len(texts) == 8
+    assert usage is not None and usage.completion_tokens == 8
+    # Not buffered: tokens arrive spread over the generation (8 tokens 30 ms apart), the first well
+    # before the last was even produced.
+    assert arrivals[-1] - arrivals[0] >= 0.15
+    assert len({round(t, 2) for t in arrivals}) >= 6
+
+
+def _model_handle(session: object, model_id: str):  # -> DeploymentHandle
+    from ray import serve
+
+    return serve.get_deployment_handle(model_deployment_name(model_id), session.config.ray.app_name)
+
+
+async def test_closing_the_proxy_stream_cancels_the_replica_generation(session: object) -> None:
+    from core.chat import ChatMessage, GenerationRequest, SamplingParams
+    from ray_cluster.engine_proxy import EngineProxy
+
+    handle = _model_handle(session, "double-fragile")
+    proxy = EngineProxy("double-fragile", handle)
+    await proxy.start()
+    assert proxy.info.id == "double-fragile"
+    request = GenerationRequest(
+        request_id="cancel-me", params=SamplingParams(), messages=(ChatMessage(role="user", content="x"),)
+    )
+    stream = proxy.generate(request)
+    first = await anext(stream)
+    assert first.finish_reason is None
+    assert await handle.active_generations.remote() == 1
+    await stream.aclose()
+    # 200 tokens at 10 ms would keep the replica busy for 2 s; cancelled, it is idle again at once.
+    for _ in range(20):  # at most 1 s
+        if not await handle.active_generations.remote():
+            break
+        await asyncio.sleep(0.05)
+    assert await handle.active_generations.remote() == 0
+
+
+def _kill_one_replica(session: object, model_id: str) -> str:
+    import ray
+
+    marker = f"#{model_deployment_name(model_id)}#"
+    names = [
+        actor["name"]
+        for actor in ray.util.list_named_actors(all_namespaces=True)
+        if actor["namespace"] == "serve" and marker in actor["name"]
+    ]
+    assert names, f"no replica actor of {model_id}"
+    ray.kill(ray.get_actor(names[0], namespace="serve"))
+    return names[0]
+
+
+def test_killed_replica_gives_clean_503_then_recovers(session: object) -> None:
+    base = session.base_url
+    body = {"model": "double-fragile", "messages": [{"role": "user", "content": "long"}]}
+    outcomes: dict[str, object] = {}
+
+    def plain() -> None:
+        outcomes["plain"] = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=30)
+
+    def streamed() -> None:
+        texts: list[str] = []
+        try:
+            with _client(session) as client:
+                for event in client.chat.completions.create(**body, stream=True):
+                    if event.choices and event.choices[0].delta.content:
+                        texts.append(event.choices[0].delta.content)
+        except openai.APIError as exc:
+            outcomes["stream_error"] = exc
+        outcomes["stream_texts"] = texts
+
+    threads = [threading.Thread(target=plain), threading.Thread(target=streamed)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)  # both are mid-generation (200 tokens at 10 ms)
+    _kill_one_replica(session, "double-fragile")
+    ready_codes: list[int] = []
+    while any(thread.is_alive() for thread in threads) or 503 not in ready_codes:
+        ready_codes.append(httpx.get(f"{base}/ready", timeout=5).status_code)
+        assert httpx.get(f"{base}/health", timeout=5).status_code == 200  # alive throughout
+        if len(ready_codes) > 100:
+            break
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join(timeout=30)
+
+    plain_reply = outcomes["plain"]
+    assert plain_reply.status_code == 503
+    error = plain_reply.json()["error"]
+    assert error["code"] == "engine_unavailable"
+    assert error["message"] and error["type"]
+    # The stream had started (200 and some text) and ends with OpenAI's error event, which the client raises.
+    assert outcomes["stream_texts"]
+    assert isinstance(outcomes.get("stream_error"), openai.APIError)
+    # /ready told the truth while no replica of the model answered.
+    assert 503 in ready_codes
+
+    session.wait_ready(timeout_s=60)
+    with _client(session) as client:
+        reply = client.chat.completions.create(
+            model="double-fragile", messages=[{"role": "user", "content": "again"}], max_tokens=3
+        )
+    assert reply.usage is not None and reply.usage.completion_tokens == 3
+
+
+def _running_replicas(session: object, model_id: str) -> int:
+    app = _serve_status().applications[session.config.ray.app_name]
+    return int(app.deployments[model_deployment_name(model_id)].replica_states.get("RUNNING", 0))
+
+
+def test_burst_scales_replicas_up_and_idle_scales_them_down(session: object) -> None:
+    assert _running_replicas(session, "double-scaling") == 1
+
+    async def burst() -> int:
+        peak = 1
+        async with openai.AsyncOpenAI(
+            base_url=f"{session.base_url}/v1", api_key="unused", max_retries=0, timeout=60
+        ) as client:
+
+            async def one() -> None:
+                await client.chat.completions.create(
+                    model="double-scaling", messages=[{"role": "user", "content": "x"}]
+                )
+
+            # Bounded: 4 waves of 8 concurrent 2-second requests, while watching the replica count.
+            for _ in range(4):
+                wave = asyncio.gather(*(one() for _ in range(8)))
+                while not wave.done():
+                    peak = max(peak, await asyncio.to_thread(_running_replicas, session, "double-scaling"))
+                    await asyncio.sleep(0.25)
+                await wave
+                if peak >= 3:
+                    break
+        return peak
+
+    started = time.monotonic()
+    peak = asyncio.run(burst())
+    assert peak >= 2, "the burst did not add replicas"
+    deadline = time.monotonic() + 45
+    while _running_replicas(session, "double-scaling") > 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _running_replicas(session, "double-scaling") == 1, "idle replicas were not removed"
+    assert time.monotonic() - started < 90
+
+
+def test_shutdown_leaves_no_ray_process(session: object) -> None:
+    assert session.pids, "the session's Ray processes were not found"
+    alive = session.shutdown()
+    assert not alive, f"Ray processes left behind: {sorted(alive)}"
+    import ray
+
+    assert not ray.is_initialized()
