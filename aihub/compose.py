@@ -104,7 +104,16 @@ def build_embedded_app(settings: AllSettings, console: Console | None = None) ->
     from aihub.default_models import ensure_default_models
     from gateway.app import create_app
 
+    console = console or Console(stderr=True)
     store = open_store(settings)
     if settings.app.prepare_defaults:
-        ensure_default_models(store, settings.app, console or Console(stderr=True))
-    return create_app(settings.gateway, build_services(settings, store))
+        ensure_default_models(store, settings.app, console)
+    services = build_services(settings, store)
+    if settings.app.demo and services.default_embedder is not None:
+        from aihub.demo import ensure_demo
+
+        embedder_config = next(e for e in settings.app.embedders if e.id == services.default_embedder)
+        assert embedder_config.ref is not None
+        embedder_ref = store.resolve(embedder_config.ref).pinned_ref
+        ensure_demo(store, services.embedders[services.default_embedder], embedder_ref, console)
+    return create_app(settings.gateway, services)

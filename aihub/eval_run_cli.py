@@ -1,35 +1,26 @@
-"""`aihub eval run | compare | gate | dataset push`: pinned evaluations, reports in the hub, the release gate.
+"""`aihub eval run | compare | gate`: pinned evaluations, reports in the hub, the release gate.
 
-Adds commands to ``aihub.eval_cli.eval_app``. The gateway is reached over HTTP (``--url``) or, without
-it, in this process: the embedded app from ``aihub.compose`` behind ``httpx.ASGITransport``.
+Adds commands to ``aihub.eval_cli.eval_app`` (importing this module also adds ``dataset push`` and
+``bench``). The gateway is reached over HTTP (``--url``) or, without it, in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from aihub import dataset_cli, eval_bench_cli  # noqa: F401  (they add `dataset push` and `bench`)
+from aihub.cli_errors import clean_errors, err
 from aihub.eval_cli import eval_app
-from core.errors import AihubError
-
-err = Console(stderr=True)
-P = ParamSpec("P")
-R = TypeVar("R")
-
-dataset_app = typer.Typer(
-    help="Evaluation datasets in the hub (BEIR folders, QA sets).", no_args_is_help=True
-)
-eval_app.add_typer(dataset_app, name="dataset")
+from aihub.eval_gateway import eval_settings, eval_store, gateway_client
+from core.errors import InvalidRequestError
 
 ConfigOpt = Annotated[Path | None, typer.Option(help="aihub config (home, models, embedders).")]
 UrlOpt = Annotated[
@@ -37,62 +28,6 @@ UrlOpt = Annotated[
 ]
 ApiKeyOpt = Annotated[str | None, typer.Option(help="Bearer key for --url.", envvar="AIHUB_EVAL_API_KEY")]
 ConcurrencyOpt = Annotated[int, typer.Option(min=1, help="Items evaluated at once.")]
-
-
-def _clean_errors(command: Callable[P, R]) -> Callable[P, R]:
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except AihubError as exc:
-            err.print(f"[red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
-def _settings(config: Path | None) -> Any:
-    from aihub.compose import load_all_settings
-
-    return load_all_settings(config)
-
-
-def _store(settings: Any) -> Any:
-    from hub.store import LocalStore
-
-    return LocalStore(settings.hub)
-
-
-@asynccontextmanager
-async def gateway_client(
-    settings: Any, url: str | None, api_key: str | None, concurrency: int
-) -> AsyncIterator[Any]:
-    """An ``evals.client.GatewayClient`` over HTTP, or over the embedded app (its lifespan running)."""
-    import httpx
-
-    from evals.client import GatewayClient
-
-    if url:
-        import aiohttp
-
-        from evals.client import AiohttpPoster
-
-        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-        connector = aiohttp.TCPConnector(limit=concurrency * 2)
-        client_timeout = aiohttp.ClientTimeout(total=600.0, connect=10.0)
-        async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
-            yield GatewayClient(AiohttpPoster(session, url, headers))
-        return
-    from aihub.compose import build_embedded_app
-
-    app = build_embedded_app(settings, console=err)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        timeout = httpx.Timeout(600.0, connect=10.0)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://aihub.local", timeout=timeout
-        ) as http:
-            yield GatewayClient(http)
 
 
 async def _evaluate(settings: Any, request: Any, url: str | None, api_key: str | None) -> Any:
@@ -106,7 +41,14 @@ async def _evaluate(settings: Any, request: Any, url: str | None, api_key: str |
             progress.update(task, completed=done, total=total)
 
         async with gateway_client(settings, url, api_key, request.concurrency) as client:
-            return await evaluate(client, _store(settings), request, on_item)
+            return await evaluate(client, eval_store(settings), request, on_item)
+
+
+def _default_out(target: str) -> Path:
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return Path("eval-runs") / f"{target.replace('/', '-').replace(':', '-').replace('@', '-')[:80]}-{stamp}"
 
 
 def _print_metrics(report: dict[str, Any]) -> None:
@@ -123,7 +65,7 @@ def _print_metrics(report: dict[str, Any]) -> None:
 
 
 @eval_app.command("run")
-@_clean_errors
+@clean_errors
 def run_command(
     target: Annotated[
         str, typer.Option(help="rag/NAME[:TAG|@DIGEST], agent/…, or a hub model/index reference.")
@@ -136,9 +78,12 @@ def run_command(
     concurrency: ConcurrencyOpt = 4,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
-    out: Annotated[Path, typer.Option(help="Folder for run.json, results.jsonl and the report.")] = Path(
-        "eval-run"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for run.json, results.jsonl and the report (default: eval-runs/NAME-TIME)."
+        ),
+    ] = None,
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted run in --out (same pinned plan).")
     ] = False,
@@ -157,7 +102,11 @@ def run_command(
     from evals.evaluate import EvalRequest
     from evals.plan import EngineSettings
 
-    settings = _settings(config)
+    if out is None:
+        if resume:
+            raise InvalidRequestError("--resume needs the --out folder of the interrupted run", param="out")
+        out = _default_out(target)
+    settings = eval_settings(config)
     request = EvalRequest(
         target=target,
         dataset=dataset,
@@ -174,7 +123,7 @@ def run_command(
     if push:
         from evals.hub_report import push_report
 
-        artifact = push_report(_store(settings), out, tag or ())
+        artifact = push_report(eval_store(settings), out, tag or ())
         err.print(f"report pushed: {artifact.pinned_ref} (subject {result.plan.target.digest})")
     if as_json:
         typer.echo(json.dumps(result.report, indent=2, sort_keys=True))
@@ -184,7 +133,7 @@ def run_command(
 
 
 @eval_app.command("compare")
-@_clean_errors
+@clean_errors
 def compare_command(
     run_a: Annotated[Path, typer.Argument(help="Output folder (or report.json) of the baseline run.")],
     run_b: Annotated[Path, typer.Argument(help="Output folder (or report.json) of the other run.")],
@@ -222,11 +171,11 @@ def _baseline(settings: Any, ref: str) -> dict[str, Any]:
     path = Path(ref)
     if path.exists():
         return read_report(path)
-    return hub_report(_store(settings), ref)
+    return hub_report(eval_store(settings), ref)
 
 
 @eval_app.command("gate")
-@_clean_errors
+@clean_errors
 def gate_command(
     target: Annotated[str, typer.Option(help="The candidate: rag/NAME@DIGEST, a tag, or a hub reference.")],
     baseline: Annotated[
@@ -241,7 +190,7 @@ def gate_command(
     concurrency: ConcurrencyOpt = 4,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
-    out: Annotated[Path, typer.Option(help="Folder for the candidate's run.")] = Path("eval-gate"),
+    out: Annotated[Path | None, typer.Option(help="Folder for the candidate's run (default: new).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Evaluate TARGET under the baseline's conditions; exit 1 if a metric drops by more than MAX_DROP."""
@@ -251,13 +200,13 @@ def gate_command(
     from evals.report import read_report
     from evals.retrieval_eval import CHUNK_DEPTH, RUN_DEPTH
 
-    settings = _settings(config)
+    settings = eval_settings(config)
     base = _baseline(settings, baseline)
     if candidate is not None:
         from evals.plan import pin_target
 
         report = read_report(candidate)
-        pinned = pin_target(_store(settings), target)
+        pinned = pin_target(eval_store(settings), target)
         if report["target"]["digest"] != pinned.digest:
             err.print(
                 f"[red]error:[/] {candidate} measured {report['target']['digest']}, not {pinned.pinned_ref}"
@@ -268,7 +217,7 @@ def gate_command(
         request = EvalRequest(
             target=target,
             dataset=f"{dataset['name']}@{dataset['digest']}",
-            out=out,
+            out=out or _default_out(target),
             split=dataset.get("split"),
             metrics=",".join(base["metrics"]),
             engine=EngineSettings(**base["engine"]),
@@ -298,74 +247,3 @@ def gate_command(
         err.print(f"[red]gate failed:[/] {', '.join(failed)} dropped by more than {max_drop}")
         raise typer.Exit(1)
     err.print("[green]gate passed[/]")
-
-
-@dataset_app.command("push")
-@_clean_errors
-def dataset_push(
-    folder: Annotated[
-        Path,
-        typer.Argument(help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/) or a QA set (qa.jsonl)."),
-    ],
-    name: Annotated[str, typer.Option(help="Hub name, e.g. datasets/scifact.")],
-    tag: Annotated[list[str] | None, typer.Option("--tag", "-t")] = None,
-    description: Annotated[str | None, typer.Option(help="A line about the dataset.")] = None,
-    config: ConfigOpt = None,
-) -> None:
-    """Push an evaluation dataset as a hub artifact; prints its digest."""
-    from evals.datasets import push_dataset
-
-    artifact = push_dataset(_store(_settings(config)), folder, name, tag or ("latest",), description)
-    typer.echo(artifact.digest)
-
-
-@eval_app.command("bench")
-@_clean_errors
-def bench_command(
-    concurrency: ConcurrencyOpt = 8,
-    items: Annotated[int, typer.Option(min=10, help="Questions per round.")] = 200,
-    rounds: Annotated[int, typer.Option(min=1, help="Rounds of each; the best counts.")] = 2,
-    json_out: Annotated[Path | None, typer.Option(help="Write the figures as JSON here.")] = None,
-) -> None:
-    """Evaluation throughput vs the gateway's own request throughput (fixed-latency engine double)."""
-    import tempfile
-
-    from aihub.gateway_process import GatewayProcess
-    from evals.eval_bench import measure
-    from hub.store import LocalStore
-
-    model_id = "fixed-latency-double"
-    model = {
-        "id": model_id,
-        "engine": "fixed-latency",
-        "options": {"ttft_s": 0.02, "itl_s": 0.005},
-    }
-    with tempfile.TemporaryDirectory(prefix="aihub-eval-bench-") as tmp:
-        work = Path(tmp)
-        config = {
-            "app": {"home": str(work / "home"), "models": [model], "embedders": [], "prepare_defaults": False}
-        }
-        with GatewayProcess(config, work) as gateway:
-            store = LocalStore(work / "eval-hub")
-            result = asyncio.run(
-                measure(
-                    gateway.base_url,
-                    model_id,
-                    store,
-                    work,
-                    concurrency=concurrency,
-                    items=items,
-                    rounds=rounds,
-                )
-            )
-    table = Table("concurrency", "items", "gateway req/s", "eval items/s", "ratio", title="eval throughput")
-    table.add_row(
-        str(result.concurrency),
-        str(result.items),
-        f"{result.gateway_rps:.1f}",
-        f"{result.eval_rps:.1f}",
-        f"{result.ratio:.3f}",
-    )
-    Console().print(table)
-    if json_out is not None:
-        json_out.write_text(json.dumps(result.as_dict(), indent=2))

@@ -36,6 +36,7 @@ class AppSettings(BaseSettings):
     embedders: tuple[ModelConfig, ...] = (ModelConfig(id=DEFAULT_EMBEDDER, ref=DEFAULT_EMBEDDER_REF),)
     default_embedder: str | None = DEFAULT_EMBEDDER
     prepare_defaults: bool = True  # import the offline default models into the hub on first start
+    demo: bool = True  # index aihub's own docs and push rag/aihub-docs and agent/aihub-helper if missing
     log_level: str = "info"
 
     @property

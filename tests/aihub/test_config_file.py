@@ -8,10 +8,7 @@ from core.errors import InvalidSpecError
 
 def test_file_values_are_defaults_and_env_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "aihub.yaml"
-    config.write_text(
-        "app:\n  home: /tmp/from-file\n"
-        "gateway:\n  model_aliases: {a: smollm2-135m-instruct}\n"
-    )
+    config.write_text("app:\n  home: /tmp/from-file\ngateway:\n  model_aliases: {a: smollm2-135m-instruct}\n")
     monkeypatch.setenv("AIHUB_MODEL_ALIASES", '{"gpt-4o-mini": "smollm2-135m-instruct"}')
     settings = load_all_settings(config)
     assert settings.app.home == Path("/tmp/from-file")

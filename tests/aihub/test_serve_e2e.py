@@ -105,3 +105,51 @@ def test_metrics_count_the_requests(served: GatewayProcess) -> None:
     text = httpx.get(f"{served.base_url}/metrics", timeout=10).text
     assert MODEL in text
     assert "ttft" in text
+
+
+def test_docs_pipeline_answers_with_citations_and_composition(served: GatewayProcess, openapi_errors) -> None:
+    raw = _client(served).chat.completions.with_raw_response.create(
+        model="rag/aihub-docs",
+        messages=[{"role": "user", "content": "Which command runs the tests?"}],
+        max_tokens=40,
+    )
+    assert raw.headers["x-aihub-composition"].startswith("sha256:")
+    body = raw.http_response.json()
+    assert (
+        openapi_errors("CreateChatCompletionResponse", {k: v for k, v in body.items() if k != "citations"})
+        == []
+    )
+    assert body["citations"], "a RAG answer cites the documents it was given"
+    assert {"doc_id", "source", "title", "score", "snippet"} <= set(body["citations"][0])
+
+
+def test_docs_pipeline_streams_citations_first(served: GatewayProcess) -> None:
+    with httpx.stream(
+        "POST",
+        f"{served.base_url}/v1/chat/completions",
+        json={
+            "model": "rag/aihub-docs",
+            "messages": [{"role": "user", "content": "What is the hub?"}],
+            "max_tokens": 16,
+            "stream": True,
+        },
+        timeout=120,
+    ) as response:
+        assert response.headers["x-aihub-composition"].startswith("sha256:")
+        events = [line for line in response.iter_lines() if line.startswith("data: {")]
+    assert '"citations"' in events[0]
+
+
+def test_docs_agent_runs_with_the_real_model(served: GatewayProcess, openapi_errors) -> None:
+    reply = _client(served).chat.completions.create(
+        model="agent/aihub-helper",
+        messages=[{"role": "user", "content": "How do I run aihub's tests?"}],
+        max_tokens=32,
+        temperature=0,
+    )
+    assert (
+        openapi_errors("CreateChatCompletionResponse", reply.model_dump(mode="json", exclude_unset=True))
+        == []
+    )
+    assert reply.choices[0].finish_reason in ("stop", "length", "tool_calls")
+    assert {"agent/aihub-helper", "rag/aihub-docs"} <= {m.id for m in _client(served).models.list().data}

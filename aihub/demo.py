@@ -1,0 +1,125 @@
+"""The demo that ships: aihub's own documentation as an index, a RAG pipeline and an agent over it.
+
+Created on first start when missing: `indexes/aihub-docs`, `prompts/aihub-docs`, `pipelines/aihub-docs`
+(served as `rag/aihub-docs`) and `agents/aihub-helper` (served as `agent/aihub-helper`).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+from aihub.settings import DEFAULT_CHAT_MODEL_REF
+from core.embedder import Embedder
+from core.errors import ArtifactNotFoundError
+from hub.store import LocalStore
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+INDEX = "indexes/aihub-docs"
+PROMPT = "prompts/aihub-docs"
+PIPELINE = "pipelines/aihub-docs"
+AGENT = "agents/aihub-helper"
+
+PROMPT_TEMPLATE = """\
+You answer questions about aihub using only the numbered documents below. Cite them like [1].
+If the documents do not hold the answer, say that you do not know.
+
+{% for doc in documents %}[{{ loop.index }}] {{ doc.title }}
+{{ doc.text }}
+
+{% endfor %}Question: {{ question }}
+"""
+
+AGENT_PROMPT = (
+    "You are aihub-helper. You answer questions about aihub, an OpenAI-compatible RAG gateway. "
+    "Search the aihub documentation with the search_docs tool before you answer, and cite what you found."
+)
+
+
+def doc_sources(root: Path = REPO_ROOT) -> list[Path]:
+    """README.md and docs/ of a source checkout; nothing for an installed wheel without them."""
+    return [path for path in (root / "README.md", root / "docs") if path.exists()]
+
+
+def _exists(store: LocalStore, ref: str) -> bool:
+    try:
+        store.resolve(ref)
+    except ArtifactNotFoundError:
+        return False
+    return True
+
+
+def ensure_demo(store: LocalStore, embedder: Embedder, embedder_ref: str, console: Console) -> None:
+    """Push whatever part of the demo is missing; existing versions are left as they are."""
+    sources = doc_sources()
+    if not sources:
+        logger.info("no README.md or docs/ next to the package: the docs demo is not set up")
+        return
+    if not _exists(store, INDEX):
+        _build_docs_index(store, embedder, embedder_ref, sources, console)
+    if not _exists(store, PROMPT):
+        store.push(
+            "prompt", PROMPT, {"template": PROMPT_TEMPLATE, "variables": ["question", "documents", "history"]}
+        )
+    if not _exists(store, PIPELINE):
+        store.push(
+            "pipeline",
+            PIPELINE,
+            {
+                "model": DEFAULT_CHAT_MODEL_REF,
+                "prompt": f"{PROMPT}:latest",
+                "indices": [f"{INDEX}:latest"],
+                "retrieval": {"mode": "hybrid", "top_k": 3},
+                "generation": {"temperature": 0.0, "max_tokens": 200},
+            },
+        )
+        console.print("pushed [cyan]rag/aihub-docs[/]")
+    if not _exists(store, AGENT):
+        store.push(
+            "agent",
+            AGENT,
+            {
+                "model": DEFAULT_CHAT_MODEL_REF,
+                "system_prompt": AGENT_PROMPT,
+                "tools": [
+                    {
+                        "name": "search_docs",
+                        "type": "search",
+                        "description": "Search the aihub documentation; returns the best passages.",
+                        "index": f"{INDEX}:latest",
+                    }
+                ],
+                "max_steps": 3,
+            },
+        )
+        console.print("pushed [cyan]agent/aihub-helper[/]")
+
+
+def _build_docs_index(
+    store: LocalStore, embedder: Embedder, embedder_ref: str, sources: list[Path], console: Console
+) -> None:
+    from retrievers.chunking import Chunking
+    from retrievers.documents import read_sources
+    from retrievers.index_builder import BuildOptions, build_index
+
+    options = BuildOptions(
+        backend="hybrid",
+        chunking=Chunking(size=120, overlap=30, split_passages=True),
+        parameters={},
+        embedder_ref=embedder_ref,
+    )
+    with tempfile.TemporaryDirectory(prefix="aihub-demo-") as tmp:
+        built = build_index(read_sources(sources), Path(tmp) / "index", options, embedder=embedder)
+        files = {relative: built.folder / relative for relative in built.files}
+        artifact = store.push("index", INDEX, built.spec, files)
+    counts = built.spec["counts"]
+    console.print(
+        f"indexed aihub's docs as [cyan]{INDEX}[/] "
+        f"({counts['documents']} documents, {counts['chunks']} chunks)"
+    )
+    logger.info("docs index %s", artifact.pinned_ref)
