@@ -33,6 +33,8 @@ def _mount_subcommands() -> None:
     ):
         sub = getattr(__import__(module, fromlist=[attr]), attr)
         app.add_typer(sub, name=name)
+    # Adds `eval run/compare/gate`, `eval dataset push` and `eval bench` to the mounted eval_app.
+    import aihub.eval_run_cli  # noqa: F401
 
 
 @app.command()

@@ -90,7 +90,8 @@ def build_services(settings: AllSettings, store: ArtifactStore) -> GatewayServic
     engines = {config.id: build_engine(config, settings, store) for config in settings.app.models}
     embedders = {config.id: build_embedder(config, settings, store) for config in settings.app.embedders}
     default_embedder = settings.app.default_embedder if settings.app.default_embedder in embedders else None
-    indexes = HubIndexProvider(store, embedders, settings.retrievers) if embedders else None
+    # BM25-only indices need no embedder, so the provider is always there.
+    indexes = HubIndexProvider(store, embedders, settings.retrievers)
     return GatewayServices(
         engines=engines,
         embedders=embedders,
