@@ -137,9 +137,10 @@ def retrieval(
     ] = None,
 ) -> None:
     """Retriever in-process vs raw FAISS, HTTP vs in-process, micro-batched vs offline embeddings."""
+    from aihub.eval_cli import retrieval_bench_setup
     from evals.retrieval_bench import run_retrieval_bench
 
-    run_retrieval_bench(dataset=dataset, console=console)
+    run_retrieval_bench(dataset=dataset, console=console, setup=retrieval_bench_setup(dataset))
 
 
 @bench_app.command()

@@ -41,12 +41,13 @@ def load_all_settings(config_path: Path | None = None) -> AllSettings:
     sections = load_config(config_path)
     app = build_settings(AppSettings, sections.get("app"))
     hub_section = {"home": app.home, **sections.get("hub", {})}
+    retrievers_section = {"work_dir": app.cache_dir / "retrievers", **sections.get("retrievers", {})}
     return AllSettings(
         app=app,
         gateway=build_settings(GatewaySettings, sections.get("gateway")),
         serving=build_settings(ServingSettings, sections.get("serving")),
         hub=build_settings(HubSettings, hub_section),
-        retrievers=build_settings(RetrieverSettings, sections.get("retrievers")),
+        retrievers=build_settings(RetrieverSettings, retrievers_section),
     )
 
 

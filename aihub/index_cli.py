@@ -76,7 +76,7 @@ def build(
     add_to: Annotated[str | None, typer.Option(help="Extend this index (a new version).")] = None,
     faiss_kind: Annotated[str, typer.Option(help="flat (exact) or hnsw.")] = "flat",
     hnsw_m: Annotated[int, typer.Option(help="HNSW graph degree.")] = 32,
-    fusion: Annotated[str, typer.Option(help="Hybrid fusion: rrf or weighted.")] = "rrf",
+    fusion: Annotated[str, typer.Option(help="Hybrid fusion: weighted or rrf.")] = "weighted",
     dense_weight: Annotated[float, typer.Option(help="Weighted fusion: the dense share.")] = 0.5,
     k1: Annotated[float, typer.Option(help="BM25 k1.")] = 0.9,
     b: Annotated[float, typer.Option(help="BM25 b.")] = 0.4,

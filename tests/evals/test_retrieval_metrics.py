@@ -3,9 +3,9 @@ import random
 import pytest
 import pytrec_eval
 
+from core.retrieval import SearchHit
 from evals.retrieval_eval import merge_to_documents
 from evals.retrieval_metrics import evaluate, ranked
-from core.retrieval import SearchHit
 
 
 def random_case(seed: int):

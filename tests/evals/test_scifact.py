@@ -11,21 +11,14 @@ import pytest
 
 from evals.datasets import push_dataset
 from evals.evaluate import EvalRequest, evaluate
-from evals.retrieval_eval import CHUNK_DEPTH, load_beir, score_retriever
+from evals.retrieval_eval import load_beir, score_retriever
 from evals.run import RESULTS_FILE
-from gateway.protocol.vector_stores import MAX_RESULTS
 
 SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "data" / "scifact"
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not SCIFACT.is_dir(), reason="SciFact is not in ../shared/data"),
-    # The brief's top-100 documents need 300 chunks per query, as `aihub eval retrieval` asks for.
-    pytest.mark.xfail(
-        MAX_RESULTS < CHUNK_DEPTH,
-        reason=f"the gateway caps max_num_results at {MAX_RESULTS} (OpenAI's bound); evaluation needs {CHUNK_DEPTH}",
-        strict=True,
-    ),
 ]
 
 

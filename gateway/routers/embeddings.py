@@ -1,0 +1,56 @@
+"""``POST /v1/embeddings``: texts or token ids to unit-norm vectors (float lists or base64)."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from core.embedder import Embedder
+from core.errors import InvalidRequestError, ModelNotFoundError
+from gateway.metrics import ENDPOINT_SCOPE_KEY, MODEL_SCOPE_KEY
+from gateway.protocol.embeddings import EmbeddingRequest, encode_vector
+from gateway.request_body import body_schema, parse_body
+from gateway.services import GatewayServices
+
+router = APIRouter(tags=["embeddings"])
+
+
+def _embedder(services: GatewayServices, model: str | None) -> tuple[str, Embedder]:
+    name = model or services.default_embedder
+    if name is None:
+        raise InvalidRequestError("'model' is required: no default embedder is configured", param="model")
+    embedder = services.embedders.get(name)
+    if embedder is None:
+        raise ModelNotFoundError(f"The embedding model '{name}' does not exist.", param="model")
+    return name, embedder
+
+
+@router.post(
+    "/v1/embeddings",
+    openapi_extra=body_schema(EmbeddingRequest),
+    response_model=None,
+    summary="Create embeddings",
+)
+async def create_embeddings(request: Request) -> Response:
+    request.scope[ENDPOINT_SCOPE_KEY] = "embeddings"
+    body = await parse_body(request, EmbeddingRequest)
+    services: GatewayServices = request.app.state.services
+    name, embedder = _embedder(services, body.model)
+    request.scope[MODEL_SCOPE_KEY] = name
+    if body.dimensions is not None and body.dimensions != embedder.info.dimensions:
+        raise InvalidRequestError(
+            f"'{name}' returns {embedder.info.dimensions} dimensions; 'dimensions' cannot change that",
+            param="dimensions",
+        )
+    result = await embedder.embed(body.inputs())
+    payload = {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": encode_vector(vector, body.encoding_format)}
+            for i, vector in enumerate(result.vectors)
+        ],
+        "model": name,
+        "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
+    }
+    return Response(orjson.dumps(payload), media_type="application/json")

@@ -1,0 +1,129 @@
+"""``GET /v1/vector_stores`` and ``POST /v1/vector_stores/{id}/search`` over the hub's index artifacts.
+
+A vector store id is an index reference (``indexes/scifact:latest``, ``…@sha256:…``) or a digest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from core.errors import AihubError, NotFoundError
+from core.retrieval import SearchHit
+from gateway.metrics import ENDPOINT_SCOPE_KEY
+from gateway.protocol.vector_stores import VectorStoreSearchRequest, parse_filter
+from gateway.request_body import body_schema, parse_body
+from gateway.services import GatewayServices, IndexProvider
+
+router = APIRouter(tags=["vector_stores"])
+
+
+class IndexesUnavailableError(NotFoundError):
+    default_code = "vector_stores_unavailable"
+
+
+def _provider(request: Request) -> IndexProvider:
+    services: GatewayServices = request.app.state.services
+    if services.indexes is None:
+        raise IndexesUnavailableError("no vector stores are served: this gateway has no embedder or hub")
+    return services.indexes
+
+
+def _filename(hit: SearchHit) -> str:
+    name = hit.attributes.get("filename")
+    if isinstance(name, str) and name:
+        return name
+    return hit.title or (PurePosixPath(hit.source).name if hit.source else hit.doc_id)
+
+
+def _result(hit: SearchHit) -> dict[str, Any]:
+    return {
+        "file_id": hit.doc_id,
+        "filename": _filename(hit),
+        "score": hit.score,
+        "attributes": dict(hit.attributes),
+        "content": [{"type": "text", "text": hit.text}],
+    }
+
+
+def _created_times(services: GatewayServices) -> dict[str, int]:
+    created: dict[str, int] = {}
+    if services.store is None:
+        return created
+    for artifact in services.store.list("index"):
+        if artifact.created:
+            with contextlib.suppress(ValueError):
+                created[artifact.digest] = int(datetime.fromisoformat(artifact.created).timestamp())
+    return created
+
+
+@router.get("/v1/vector_stores", response_model=None, summary="List vector stores (hub indices)")
+async def list_vector_stores(request: Request) -> Response:
+    request.scope[ENDPOINT_SCOPE_KEY] = "vector_stores"
+    services: GatewayServices = request.app.state.services
+    created = _created_times(services)
+    infos = services.indexes.list() if services.indexes is not None else []
+    data = [
+        {
+            "id": info.ref,
+            "object": "vector_store",
+            "created_at": created.get(info.digest, 0),
+            "name": info.ref,
+            "usage_bytes": 0,
+            "file_counts": {
+                "in_progress": 0,
+                "completed": info.documents,
+                "failed": 0,
+                "cancelled": 0,
+                "total": info.documents,
+            },
+            "status": "completed",
+            "metadata": {"digest": info.digest, "backend": info.backend, "chunks": str(info.chunks)},
+        }
+        for info in infos
+    ]
+    body = {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": False,
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.post(
+    "/v1/vector_stores/{vector_store_id:path}/search",
+    openapi_extra=body_schema(VectorStoreSearchRequest),
+    response_model=None,
+    summary="Search a vector store (a hub index)",
+)
+async def search_vector_store(request: Request, vector_store_id: str) -> Response:
+    request.scope[ENDPOINT_SCOPE_KEY] = "vector_stores.search"
+    body = await parse_body(request, VectorStoreSearchRequest)
+    query = body.query_text()
+    filters = parse_filter(body.filters) if body.filters is not None else None
+    mode = body.mode()
+    try:
+        retriever = await _provider(request).open(vector_store_id)
+    except AihubError as exc:
+        exc.param = exc.param or "vector_store_id"
+        raise
+    hits = await retriever.search(query, top_k=body.max_num_results, filters=filters, mode=mode)
+    threshold = body.ranking_options.score_threshold if body.ranking_options else None
+    if threshold is not None:
+        hits = [h for h in hits if h.score >= threshold]
+    page = {
+        "object": "vector_store.search_results.page",
+        "search_query": [query],
+        "data": [_result(h) for h in hits],
+        "has_more": False,
+        "next_page": None,
+    }
+    return Response(orjson.dumps(page), media_type="application/json")

@@ -1,0 +1,101 @@
+"""Dense search with FAISS: exact inner product (``flat``) or HNSW graphs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from core.errors import IntegrityError, InvalidRequestError
+
+FAISS_FILE = "faiss.index"
+DEFAULT_PARAMETERS: dict[str, Any] = {"kind": "flat", "hnsw_m": 32, "ef_construction": 200, "ef_search": 128}
+
+Scores = npt.NDArray[np.float32]
+Ids = npt.NDArray[np.int64]
+
+
+def _faiss() -> Any:
+    # Imported lazily; typed loosely since faiss's SWIG signatures are not what its stubs say.
+    import faiss
+
+    return faiss
+
+
+class FaissIndex:
+    def __init__(self, index: Any, parameters: Mapping[str, Any]) -> None:
+        self.index = index
+        self.parameters = dict(parameters)
+
+    @staticmethod
+    def parameters_of(given: Mapping[str, Any] | None) -> dict[str, Any]:
+        params = {**DEFAULT_PARAMETERS, **(given or {})}
+        if params["kind"] not in ("flat", "hnsw"):
+            raise InvalidRequestError(f"faiss kind must be 'flat' or 'hnsw', not {params['kind']!r}")
+        return params
+
+    @classmethod
+    def build(cls, vectors: npt.NDArray[np.float32], parameters: Mapping[str, Any] | None) -> FaissIndex:
+        faiss = _faiss()
+        params = cls.parameters_of(parameters)
+        dim = vectors.shape[1]
+        if params["kind"] == "flat":
+            index = faiss.IndexFlatIP(dim)
+        else:
+            index = faiss.IndexHNSWFlat(dim, int(params["hnsw_m"]), faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = int(params["ef_construction"])
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return cls(index, params)
+
+    def save(self, folder: Path) -> list[str]:
+        """Only HNSW graphs are saved; a flat index is rebuilt from the vectors (the same bytes)."""
+        faiss = _faiss()
+        if self.parameters["kind"] == "flat":
+            return []
+        faiss.write_index(self.index, str(folder / FAISS_FILE))
+        return [FAISS_FILE]
+
+    @classmethod
+    def load(
+        cls, folder: Path, vectors: npt.NDArray[np.float32], parameters: Mapping[str, Any] | None
+    ) -> FaissIndex:
+        faiss = _faiss()
+        params = cls.parameters_of(parameters)
+        if params["kind"] == "flat":
+            return cls.build(vectors, params)
+        try:
+            index = faiss.read_index(str(folder / FAISS_FILE))
+        except RuntimeError as exc:
+            raise IntegrityError(f"cannot read FAISS index in {folder}: {exc}") from exc
+        if index.ntotal != len(vectors):
+            raise IntegrityError(f"FAISS index holds {index.ntotal} vectors, the chunk table {len(vectors)}")
+        return cls(index, params)
+
+    def search(
+        self, queries: npt.NDArray[np.float32], k: int, allowed: npt.NDArray[np.bool_] | None = None
+    ) -> tuple[Scores, Ids]:
+        """Top ``k`` rows per query (id -1 where fewer exist)."""
+        faiss = _faiss()
+        k = max(1, min(k, self.index.ntotal))
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        hnsw = self.parameters["kind"] == "hnsw"
+        if allowed is None:
+            if hnsw:
+                self.index.hnsw.efSearch = max(int(self.parameters["ef_search"]), k)
+            scores, ids = self.index.search(queries, k)
+            return scores, ids
+        rows = np.flatnonzero(allowed).astype(np.int64)
+        if rows.size == 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        selector = faiss.IDSelectorBatch(rows)
+        if hnsw:
+            params: Any = faiss.SearchParametersHNSW(
+                sel=selector, efSearch=max(int(self.parameters["ef_search"]), k)
+            )
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        scores, ids = self.index.search(queries, k, params=params)
+        return scores, ids

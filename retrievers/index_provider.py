@@ -1,0 +1,108 @@
+"""Opens the hub's index artifacts as retrievers, cached by digest (gateway.services.IndexProvider)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+
+from core.embedder import Embedder
+from core.errors import ArtifactNotFoundError, EmbedderMismatchError, InvalidReferenceError
+from core.refs import is_digest
+from core.retrieval import IndexInfo
+from core.store import Artifact, ArtifactStore
+from retrievers.index_builder import embedder_digest_of, is_dense
+from retrievers.index_retriever import IndexRetriever, open_index
+from retrievers.settings import RetrieverSettings
+
+logger = logging.getLogger(__name__)
+
+
+def _info(artifact: Artifact, ref: str) -> IndexInfo:
+    spec = artifact.spec
+    counts = spec.get("counts", {})
+    return IndexInfo(
+        ref=ref,
+        digest=artifact.digest,
+        backend=str(spec.get("backend")),
+        embedder_digest=embedder_digest_of(spec),
+        documents=int(counts.get("documents", 0)),
+        chunks=int(counts.get("chunks", 0)),
+    )
+
+
+class HubIndexProvider:
+    def __init__(
+        self,
+        store: ArtifactStore,
+        embedders: Mapping[str, Embedder],
+        settings: RetrieverSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.embedders = embedders
+        self.settings = settings or RetrieverSettings()
+        self._open: OrderedDict[str, IndexRetriever] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def list(self) -> Sequence[IndexInfo]:
+        infos = []
+        for artifact in self.store.list("index"):
+            ref = f"{artifact.name}:{artifact.tags[0]}" if artifact.tags else artifact.pinned_ref
+            infos.append(_info(artifact, ref))
+        return infos
+
+    def _resolve(self, ref: str) -> Artifact:
+        if is_digest(ref):  # a bare digest: find the index it names among the tagged ones
+            for artifact in self.store.list("index"):
+                if artifact.digest == ref:
+                    return artifact
+            raise ArtifactNotFoundError(f"no index with digest {ref}; use name@{ref} for an untagged one")
+        artifact = self.store.resolve(ref)
+        if artifact.kind != "index":
+            raise InvalidReferenceError(f"{ref} is a {artifact.kind}, not an index")
+        return artifact
+
+    def embedder_for(self, artifact: Artifact) -> Embedder | None:
+        if not is_dense(str(artifact.spec.get("backend"))):
+            return None
+        wanted = embedder_digest_of(artifact.spec)
+        for embedder in self.embedders.values():
+            if embedder.info.digest == wanted:
+                return embedder
+        have = ", ".join(f"{e.info.id}@{e.info.digest}" for e in self.embedders.values()) or "none"
+        raise EmbedderMismatchError(
+            f"index {artifact.pinned_ref} was built with embedder {artifact.spec.get('embedder')}; "
+            f"this server has {have}"
+        )
+
+    def open_sync(self, ref: str) -> IndexRetriever:
+        artifact = self._resolve(ref)
+        cached = self._open.get(artifact.digest)
+        if cached is not None:
+            self._open.move_to_end(artifact.digest)
+            return cached
+        embedder = self.embedder_for(artifact)
+        folder = self.store.materialize(artifact.pinned_ref)
+        retriever = open_index(
+            folder,
+            artifact.spec,
+            ref=ref,
+            digest=artifact.digest,
+            embedder=embedder,
+            settings=self.settings,
+        )
+        self._open[artifact.digest] = retriever
+        while len(self._open) > self.settings.index_cache_size:
+            self._open.popitem(last=False)
+        logger.info("opened index %s (%s)", ref, artifact.digest)
+        return retriever
+
+    async def open(self, ref: str) -> IndexRetriever:
+        artifact = await asyncio.to_thread(self._resolve, ref)
+        cached = self._open.get(artifact.digest)
+        if cached is not None:
+            return cached
+        lock = self._locks.setdefault(artifact.digest, asyncio.Lock())
+        async with lock:  # one load per digest, however many requests arrive meanwhile
+            return await asyncio.to_thread(self.open_sync, artifact.pinned_ref)

@@ -1,0 +1,165 @@
+"""all-MiniLM-L6-v2 (sentence-transformers) from a local folder, with micro-batched ``embed()``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from core.embedder import EmbedderInfo, EmbeddingInput, Embeddings
+from core.errors import EngineError, InvalidRequestError
+from retrievers.micro_batcher import MicroBatcher
+from retrievers.settings import RetrieverSettings
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+TokenIds = list[int]
+
+
+class MiniLMEmbedder:
+    """Unit-norm float32 vectors; texts and token ids of its own tokenizer share one forward path."""
+
+    def __init__(
+        self,
+        model_id: str,
+        folder: Path,
+        settings: RetrieverSettings | None = None,
+        *,
+        digest: str | None = None,
+    ) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        self.settings = settings or RetrieverSettings()
+        torch.set_num_threads(self.settings.torch_threads or os.cpu_count() or 1)
+        try:
+            self._model: SentenceTransformer = SentenceTransformer(
+                str(folder), device="cpu", local_files_only=True
+            )
+        except (OSError, ValueError) as exc:
+            raise EngineError(f"cannot load embedder {model_id!r} from {folder}: {exc}") from exc
+        self._model.eval()
+        tokenizer: Any = self._model.tokenizer
+        self._tokenizer = tokenizer
+        self._max_tokens = int(self._model.max_seq_length or tokenizer.model_max_length)
+        self._vocab_size = int(tokenizer.vocab_size)
+        self._cls = int(tokenizer.cls_token_id)
+        self._sep = int(tokenizer.sep_token_id)
+        self._pad = int(tokenizer.pad_token_id)
+        dimensions = (
+            self._model.get_embedding_dimension()
+            if hasattr(self._model, "get_embedding_dimension")
+            else self._model.get_sentence_embedding_dimension()
+        )
+        self._info = EmbedderInfo(
+            id=model_id, dimensions=int(dimensions or 0), max_input_tokens=self._max_tokens, digest=digest
+        )
+        self._batcher: MicroBatcher[TokenIds, npt.NDArray[np.float32]] = MicroBatcher(
+            self._forward_rows,
+            max_items=self.settings.max_batch_size,
+            max_wait_s=self.settings.max_batch_wait_ms / 1000.0,
+        )
+
+    @property
+    def info(self) -> EmbedderInfo:
+        return self._info
+
+    @property
+    def forwards(self) -> int:
+        """Forward passes run by the micro-batcher so far."""
+        return self._batcher.batches
+
+    # --- tokens ----------------------------------------------------------------------------------
+
+    def tokenize(self, texts: Sequence[str]) -> list[TokenIds]:
+        if not texts:
+            return []
+        encoded = self._tokenizer(list(texts), truncation=True, max_length=self._max_tokens)
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def _wrap_ids(self, ids: Sequence[int]) -> TokenIds:
+        bad = [i for i in ids if not isinstance(i, int) or i < 0 or i >= self._vocab_size]
+        if bad:
+            raise InvalidRequestError(
+                f"token id {bad[0]!r} is outside the embedder's vocabulary (0..{self._vocab_size - 1})",
+                param="input",
+            )
+        body = list(ids)
+        if body and body[0] == self._cls:
+            body = body[1:]
+        if body and body[-1] == self._sep:
+            body = body[:-1]
+        return [self._cls, *body[: self._max_tokens - 2], self._sep]
+
+    def to_ids(self, inputs: Sequence[EmbeddingInput]) -> list[TokenIds]:
+        texts = [(i, x) for i, x in enumerate(inputs) if isinstance(x, str)]
+        rows: list[TokenIds] = [[] for _ in inputs]
+        for (i, _), ids in zip(texts, self.tokenize([t for _, t in texts]), strict=True):
+            rows[i] = ids
+        for i, x in enumerate(inputs):
+            if not isinstance(x, str):
+                rows[i] = self._wrap_ids(x)
+        return rows
+
+    # --- forward ---------------------------------------------------------------------------------
+
+    def _forward(self, rows: Sequence[TokenIds]) -> npt.NDArray[np.float32]:
+        import torch
+
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self._pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for n, row in enumerate(rows):
+            ids[n, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[n, : len(row)] = 1
+        features = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+        with torch.inference_mode():
+            out = self._model(features)["sentence_embedding"]
+        vectors = out.float().numpy()
+        # The model's Normalize module already does this; keep the contract even if a folder lacks it.
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def _forward_rows(self, rows: list[TokenIds]) -> list[npt.NDArray[np.float32]]:
+        # Sorting by length inside a micro-batch cuts padding when requests differ in length.
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        vectors = self._forward([rows[i] for i in order])
+        result: list[npt.NDArray[np.float32]] = [vectors[0]] * len(rows)
+        for position, i in enumerate(order):
+            result[i] = vectors[position]
+        return result
+
+    def embed_ids(self, rows: Sequence[TokenIds], batch_size: int | None = None) -> npt.NDArray[np.float32]:
+        """Bulk: sorted by length so each batch pads little, ``batch_size`` rows per forward."""
+        size = batch_size or self.settings.ingest_batch_size
+        out = np.zeros((len(rows), self._info.dimensions), dtype=np.float32)
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            out[chunk] = self._forward([rows[i] for i in chunk])
+        return out
+
+    # --- the Embedder protocol --------------------------------------------------------------------
+
+    async def embed(self, inputs: Sequence[EmbeddingInput]) -> Embeddings:
+        if not inputs:
+            raise InvalidRequestError("input must not be empty", param="input")
+        rows = self.to_ids(inputs)
+        vectors = await self._batcher.submit(rows)
+        return Embeddings(vectors=np.stack(vectors), prompt_tokens=sum(len(r) for r in rows))
+
+    def embed_batch(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self._info.dimensions), dtype=np.float32)
+        return self.embed_ids(self.tokenize(texts))
+
+    def close(self) -> None:
+        self._batcher.close()

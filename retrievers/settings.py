@@ -1,0 +1,26 @@
+"""Settings of the retrievers package (embedders, index backends, ingestion)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RetrieverSettings(BaseSettings):
+    """Read from ``AIHUB_RETRIEVERS_*`` and the config file's ``retrievers`` section."""
+
+    model_config = SettingsConfigDict(env_prefix="AIHUB_RETRIEVERS_", frozen=True, extra="ignore")
+
+    torch_threads: int = Field(default=0, ge=0)  # 0: one per CPU core
+    # Micro-batching of concurrent embed() calls: wait at most this long for more requests.
+    max_batch_wait_ms: float = Field(default=3.0, ge=0.0)
+    max_batch_size: int = Field(default=64, gt=0)  # inputs per forward (serving)
+    ingest_batch_size: int = Field(default=32, gt=0)  # inputs per forward (bulk embedding)
+    # Where backends that need a writable copy (Qdrant local mode) keep it, one folder per index digest.
+    work_dir: Path = Field(default_factory=lambda: Path.home() / ".aihub" / "cache" / "retrievers")
+    qdrant_url: str | None = None  # a Qdrant server; local mode (on-disk, in process) when unset
+    qdrant_api_key: str | None = None
+    index_cache_size: int = Field(default=8, gt=0)  # opened retrievers kept, by digest
+    candidates: int = Field(default=100, gt=0)  # per-method candidates fused by hybrid search
