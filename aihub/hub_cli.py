@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from core.errors import AihubError
+from aihub.cli_errors import clean_errors
 
 hub_app = typer.Typer(
     help="The artifact hub: a local OCI layout, shared through OCI registries.", no_args_is_help=True
@@ -24,20 +23,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-def _clean_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """One line on stderr and exit status 1 for every error aihub raises on purpose."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except AihubError as exc:
-            err.print(f"[red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
 
 
 @hub_app.callback()
@@ -87,7 +72,7 @@ def _artifact_dict(artifact: Any) -> dict[str, Any]:
 
 
 @hub_app.command()
-@_clean_errors
+@clean_errors
 def push(
     ctx: typer.Context,
     spec_file: Annotated[Path, typer.Argument(help="The artifact's YAML spec.")],
@@ -113,7 +98,7 @@ def push(
 
 
 @hub_app.command("ls")
-@_clean_errors
+@clean_errors
 def list_artifacts(
     ctx: typer.Context,
     kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
@@ -133,7 +118,7 @@ def list_artifacts(
 
 
 @hub_app.command()
-@_clean_errors
+@clean_errors
 def show(ctx: typer.Context, ref: str, as_json: JsonOpt = False) -> None:
     """An artifact's spec, layers and referrers (eval reports attached to it)."""
     store = _store(ctx)
@@ -174,7 +159,7 @@ def show(ctx: typer.Context, ref: str, as_json: JsonOpt = False) -> None:
 
 
 @hub_app.command()
-@_clean_errors
+@clean_errors
 def tag(ctx: typer.Context, ref: str, new_ref: str, as_json: JsonOpt = False) -> None:
     """Point NEW_REF (name:tag) at the artifact REF resolves to."""
     artifact = _store(ctx).tag(ref, new_ref)
@@ -185,7 +170,7 @@ def tag(ctx: typer.Context, ref: str, new_ref: str, as_json: JsonOpt = False) ->
 
 
 @hub_app.command()
-@_clean_errors
+@clean_errors
 def untag(ctx: typer.Context, ref: str) -> None:
     """Remove a tag (blobs stay until `gc`, and stay while anything references them)."""
     _store(ctx).untag(ref)
@@ -193,7 +178,7 @@ def untag(ctx: typer.Context, ref: str) -> None:
 
 
 @hub_app.command()
-@_clean_errors
+@clean_errors
 def lock(ctx: typer.Context, ref: str, as_json: JsonOpt = False) -> None:
     """The whole composition of REF with digests, and its composition digest."""
     from hub.lock import resolve_lock
@@ -211,7 +196,7 @@ def lock(ctx: typer.Context, ref: str, as_json: JsonOpt = False) -> None:
 
 
 @hub_app.command()
-@_clean_errors
+@clean_errors
 def verify(
     ctx: typer.Context, ref: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt = False
 ) -> None:
@@ -240,7 +225,7 @@ def verify(
 
 
 @hub_app.command()
-@_clean_errors
+@clean_errors
 def gc(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Remove blobs no tagged artifact (or what it references or has attached) needs."""
     from hub.gc import collect
@@ -256,7 +241,7 @@ def gc(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 
 @hub_app.command("export")
-@_clean_errors
+@clean_errors
 def export_cmd(ctx: typer.Context, ref: str, file: Path, as_json: JsonOpt = False) -> None:
     """Write REF and everything it references to an OCI layout tar (air-gapped transfer)."""
     from hub.archive import export_archive
@@ -266,7 +251,7 @@ def export_cmd(ctx: typer.Context, ref: str, file: Path, as_json: JsonOpt = Fals
 
 
 @hub_app.command("import")
-@_clean_errors
+@clean_errors
 def import_cmd(ctx: typer.Context, file: Path, as_json: JsonOpt = False) -> None:
     """Read an OCI layout tar written by `export`; every blob is verified."""
     from hub.archive import import_archive
@@ -276,7 +261,7 @@ def import_cmd(ctx: typer.Context, file: Path, as_json: JsonOpt = False) -> None
 
 
 @hub_app.command("import-model")
-@_clean_errors
+@clean_errors
 def import_model(
     ctx: typer.Context,
     name: str,
@@ -301,7 +286,7 @@ def import_model(
 
 
 @hub_app.command()
-@_clean_errors
+@clean_errors
 def copy(
     ctx: typer.Context,
     src: Annotated[str, typer.Argument(help="A local reference or oci://HOST:PORT/REPO:TAG.")],

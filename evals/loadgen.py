@@ -12,6 +12,7 @@ import orjson
 
 from core.chat import ChatMessage, GenerationRequest, SamplingParams
 from core.engine import Engine
+from evals.report import percentile
 
 
 @dataclass
@@ -121,16 +122,6 @@ def _finish(timing: RequestTiming) -> None:
     timing.ttft = (timing.token_times[0] - timing.start) if timing.token_times else timing.e2el
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = q / 100 * (len(ordered) - 1)
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 @dataclass(frozen=True)
 class LoadReport:
     """Figures named as vLLM's benchmark names them (milliseconds, per second)."""
@@ -162,7 +153,7 @@ class LoadReport:
 
 def summarize(concurrency: int, timings: Sequence[RequestTiming], duration_s: float) -> LoadReport:
     def both(values: Sequence[float]) -> tuple[float, float]:
-        return (_percentile(values, 50) * 1000, _percentile(values, 99) * 1000)
+        return (percentile(values, 50) * 1000, percentile(values, 99) * 1000)
 
     tpots = [(t.e2el - t.ttft) / (t.output_tokens - 1) for t in timings if t.output_tokens > 1]
     itls = [b - a for t in timings for a, b in zip(t.token_times, t.token_times[1:], strict=False)]

@@ -26,9 +26,8 @@ class RetrieverWorker:
         retrievers: RetrieverSettings,
         embedders: Mapping[str, DeploymentHandle[Any]],
     ) -> None:
-        from retrievers.index_provider import HubIndexProvider
-
         from hub.store import LocalStore
+        from retrievers.index_provider import HubIndexProvider
 
         proxies = {
             embedder_id: EmbedderProxy(embedder_id, handle, await fetch_embedder_info(handle, embedder_id))

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.chat import ChatMessage, FinishReason, GenerationChunk, GenerationRequest, ModelInfo, SamplingParams
+from core.chat import FinishReason, GenerationChunk, GenerationRequest, ModelInfo, SamplingParams
 from core.errors import ContextLengthExceededError, EngineError, EngineUnavailableError, InvalidRequestError
+from serving.chat_messages import template_messages
 
 logger = logging.getLogger(__name__)
 
@@ -44,29 +45,6 @@ def sampling_kwargs(params: SamplingParams) -> dict[str, Any]:
         "max_tokens": params.max_tokens,
     }
     return kwargs
-
-
-def chat_messages(messages: tuple[ChatMessage, ...]) -> list[dict[str, Any]]:
-    """Messages as chat-template dicts; ``developer`` is the newer name of ``system``."""
-    converted: list[dict[str, Any]] = []
-    for message in messages:
-        item: dict[str, Any] = {
-            "role": "system" if message.role == "developer" else message.role,
-            "content": message.content,
-        }
-        if message.tool_calls:
-            item["tool_calls"] = [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
-                for call in message.tool_calls
-            ]
-        if message.tool_call_id:
-            item["tool_call_id"] = message.tool_call_id
-        converted.append(item)
-    return converted
 
 
 def to_chunk(output: Any, prompt_tokens: int, completion_tokens: int) -> GenerationChunk:
@@ -149,7 +127,7 @@ class VllmEngine:
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
         if request.messages is not None:
             ids = self._tokenizer.apply_chat_template(
-                chat_messages(request.messages),
+                template_messages(request.messages, knows_developer=False),
                 tools=list(request.tools) or None,
                 add_generation_prompt=True,
                 tokenize=True,

@@ -26,7 +26,17 @@ def test_nested_namespaces_and_separators() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "Models/Upper", "a//b", "name:", "name:bad tag", "name@sha256:short", "name@md5:" + "a" * 32, "/lead", "x" * 600],
+    [
+        "",
+        "Models/Upper",
+        "a//b",
+        "name:",
+        "name:bad tag",
+        "name@sha256:short",
+        "name@md5:" + "a" * 32,
+        "/lead",
+        "x" * 600,
+    ],
 )
 def test_malformed_references_are_refused(text: str) -> None:
     with pytest.raises(InvalidReferenceError):

@@ -6,9 +6,10 @@ import pytest
 from core.chat import ChatMessage
 from core.engine import Engine
 from core.errors import InvalidSpecError
+from serving.chat_messages import template_messages
 from serving.factory import build_engine
 from serving.settings import ServingSettings
-from serving.transformers_engine import TransformersEngine, template_messages
+from serving.transformers_engine import TransformersEngine
 
 
 def test_settings_read_their_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:

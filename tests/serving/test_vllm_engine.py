@@ -8,7 +8,8 @@ import pytest
 
 from core.chat import ChatMessage, GenerationRequest, SamplingParams, ToolCall
 from core.errors import EngineUnavailableError
-from serving.vllm_engine import VllmEngine, chat_messages, sampling_kwargs, to_chunk
+from serving.chat_messages import template_messages
+from serving.vllm_engine import VllmEngine, sampling_kwargs, to_chunk
 
 
 def test_sampling_kwargs_map_our_params() -> None:
@@ -26,7 +27,7 @@ def test_chat_messages_map_developer_and_tool_calls() -> None:
         ChatMessage(role="assistant", content="", tool_calls=(ToolCall(id="c1", name="f", arguments="{}"),)),
         ChatMessage(role="tool", content="42", tool_call_id="c1"),
     )
-    converted = chat_messages(messages)
+    converted = template_messages(messages, knows_developer=False)
     assert converted[0] == {"role": "system", "content": "be brief"}
     assert converted[1]["tool_calls"][0]["function"] == {"name": "f", "arguments": "{}"}
     assert converted[2]["tool_call_id"] == "c1"
@@ -51,7 +52,12 @@ class RequestOutputDouble:
 
 def test_to_chunk_maps_finish_reasons() -> None:
     running = to_chunk(RequestOutputDouble([CompletionOutputDouble("Hi", [1], None)], False), 5, 1)
-    assert (running.text, running.finish_reason, running.prompt_tokens, running.completion_tokens) == ("Hi", None, 5, 1)
+    assert (running.text, running.finish_reason, running.prompt_tokens, running.completion_tokens) == (
+        "Hi",
+        None,
+        5,
+        1,
+    )
     length = to_chunk(RequestOutputDouble([CompletionOutputDouble("", [2], "length")], True), 5, 2)
     assert length.finish_reason == "length"
     stopped = to_chunk(RequestOutputDouble([CompletionOutputDouble(".", [3], "stop")], True), 5, 3)
