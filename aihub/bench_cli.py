@@ -153,3 +153,19 @@ def hub(
     from evals.hub_bench import run_hub_bench
 
     run_hub_bench(model_folder=folder, console=console)
+
+
+@bench_app.command()
+def pipeline(
+    index: Annotated[
+        str, typer.Option(help="SciFact index (built once if missing).")
+    ] = "indexes/scifact:latest",
+    dataset: Annotated[Path, typer.Option(help="BEIR folder for queries.")] = Path("../shared/data/scifact"),
+    requests: Annotated[int, typer.Option(help="Requests per measurement.")] = 100,
+    config: Annotated[Path | None, typer.Option(help="aihub config (home).")] = None,
+) -> None:
+    """Resolve + embed + retrieve + render on top of a model call; tracing on vs off."""
+    from aihub.compose import load_all_settings
+    from aihub.pipeline_bench import run_pipeline_bench
+
+    run_pipeline_bench(load_all_settings(config), index, dataset, requests, console)

@@ -56,21 +56,36 @@ def open_store(settings: AllSettings) -> LocalStore:
 
 
 def build_engine(config: ModelConfig, settings: AllSettings, store: ArtifactStore) -> Engine:
-    from serving.factory import build_engine as build_serving_engine
+    """The engine of the base model alone (its adapters, if any, are left out)."""
+    return build_engines(config.model_copy(update={"adapters": ()}), settings, store)[config.id]
+
+
+def build_engines(config: ModelConfig, settings: AllSettings, store: ArtifactStore) -> dict[str, Engine]:
+    """The model's engine and one per adapter, keyed by served model id (see ``aihub.adapters``)."""
+    from aihub.adapters import resolve_adapters
+    from serving.factory import build_engines as build_serving_engines
 
     if config.engine == "fixed-latency":
         from serving.fixed_latency_engine import FixedLatencyEngineDouble
 
-        return FixedLatencyEngineDouble(model_id=config.id, **config.options)
+        if config.adapters:
+            raise InvalidSpecError(f"model {config.id!r}: the fixed-latency double takes no adapters")
+        return {config.id: FixedLatencyEngineDouble(model_id=config.id, **config.options)}
     if config.ref is None:
         raise InvalidSpecError(f"model {config.id!r}: engine {config.engine!r} needs a hub reference `ref`")
     artifact = store.resolve(config.ref)
-    return build_serving_engine(
+    if artifact.spec.get("type", "model") != "model":
+        raise InvalidSpecError(
+            f"model {config.id!r}: {artifact.pinned_ref} is an adapter; "
+            "list it under a base model's `adapters`"
+        )
+    return build_serving_engines(
         config.id,
         store.materialize(artifact.pinned_ref),
         settings.serving,
         kind=config.engine,
         digest=artifact.digest,
+        adapters=resolve_adapters(config, artifact, store),
     )
 
 
@@ -88,7 +103,12 @@ def build_embedder(config: ModelConfig, settings: AllSettings, store: ArtifactSt
 def build_services(settings: AllSettings, store: ArtifactStore) -> GatewayServices:
     from retrievers.index_provider import HubIndexProvider
 
-    engines = {config.id: build_engine(config, settings, store) for config in settings.app.models}
+    engines: dict[str, Engine] = {}
+    for config in settings.app.models:
+        for model_id, engine in build_engines(config, settings, store).items():
+            if model_id in engines:
+                raise InvalidSpecError(f"model id {model_id!r} is served twice; give each model its own id")
+            engines[model_id] = engine
     embedders = {config.id: build_embedder(config, settings, store) for config in settings.app.embedders}
     default_embedder = settings.app.default_embedder if settings.app.default_embedder in embedders else None
     # BM25-only indices need no embedder, so the provider is always there.
@@ -118,4 +138,12 @@ def build_embedded_app(settings: AllSettings, console: Console | None = None) ->
         assert embedder_config.ref is not None
         embedder_ref = store.resolve(embedder_config.ref).pinned_ref
         ensure_demo(store, services.embedders[services.default_embedder], embedder_ref, console)
-    return create_app(settings.gateway, services)
+    return create_app(with_adapter_aliases(settings.gateway, settings.app), services)
+
+
+def with_adapter_aliases(gateway: GatewaySettings, app: AppSettings) -> GatewaySettings:
+    """Gateway settings whose aliases include each adapter's hub form; the operator's own ones win."""
+    from aihub.adapters import adapter_aliases
+
+    aliases = {**adapter_aliases(app.models), **gateway.model_aliases}
+    return gateway.model_copy(update={"model_aliases": aliases})

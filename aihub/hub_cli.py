@@ -14,6 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from aihub.cli_errors import clean_errors
+from core.errors import InvalidSpecError
 
 hub_app = typer.Typer(
     help="The artifact hub: a local OCI layout, shared through OCI registries.", no_args_is_help=True
@@ -266,19 +267,34 @@ def import_model(
     ctx: typer.Context,
     name: str,
     folder: Path,
-    context_length: Annotated[int, typer.Option(help="The model's context length in tokens.")],
+    context_length: Annotated[
+        int | None, typer.Option(help="The model's context length in tokens (adapters: the base's).")
+    ] = None,
+    adapter_of: Annotated[
+        str | None,
+        typer.Option("--adapter-of", help="Import a PEFT LoRA adapter folder bound to this base model."),
+    ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import a Hugging Face model folder as a ModelPack model artifact."""
+    """Import a Hugging Face model folder (or, with --adapter-of, a LoRA adapter) as a model artifact."""
+    from hub.adapter_import import import_adapter_folder
     from hub.model_import import import_model_folder, model_files
 
     store = _store(ctx)
+    tags = tag or ("latest",)
     total = sum(path.stat().st_size for path in model_files(folder).values()) if folder.is_dir() else 0
     with _progress(total, f"import {name}") as advance:
-        artifact = import_model_folder(
-            store, name, folder, context_length=context_length, tags=tag or ("latest",), progress=advance
-        )
+        if adapter_of is not None:
+            artifact = import_adapter_folder(
+                store, name, folder, base=adapter_of, tags=tags, progress=advance
+            )
+        elif context_length is None:
+            raise InvalidSpecError("--context-length is required when importing a model")
+        else:
+            artifact = import_model_folder(
+                store, name, folder, context_length=context_length, tags=tags, progress=advance
+            )
     if as_json:
         _print_json(_artifact_dict(artifact))
     else:

@@ -24,6 +24,8 @@ class ModelConfig(BaseModel):
     engine: Literal["auto", "transformers", "vllm", "openai", "fixed-latency"] = "auto"
     upstreams: tuple[str, ...] = ()  # OpenAI-compatible base URLs (engine: openai)
     options: dict[str, Any] = Field(default_factory=dict)  # engine-specific keyword arguments
+    # Hub references of LoRA adapters bound to ``ref``; each is served as ``<id>+<adapter name>``.
+    adapters: tuple[str, ...] = ()
 
 
 class AppSettings(BaseSettings):

@@ -32,6 +32,7 @@ class LoadSpec:
     prompt: str = "Write a short story about a lighthouse keeper."
     time_limit_s: float = 120.0
     stream: bool = True
+    prompts: tuple[str, ...] = ()  # when given, requests cycle through these instead of `prompt`
 
 
 RunOne = Callable[[], Awaitable[RequestTiming]]
@@ -77,18 +78,14 @@ def http_runner(session: object, base_url: str, model: str, spec: LoadSpec) -> R
 
     assert isinstance(session, aiohttp.ClientSession)
     url = f"{base_url}/v1/chat/completions"
-    payload: dict[str, object] = {
-        "model": model,
-        "messages": [{"role": "user", "content": spec.prompt}],
-        "max_tokens": spec.max_tokens,
-        "temperature": 0,
-    }
-    if spec.stream:
-        payload |= {"stream": True, "stream_options": {"include_usage": True}}
-    body = orjson.dumps(payload)
+    bodies = [_chat_body(model, text, spec) for text in (spec.prompts or (spec.prompt,))]
+    sent = 0
     headers = {"content-type": "application/json"}
 
     async def run_one() -> RequestTiming:
+        nonlocal sent
+        body = bodies[sent % len(bodies)]
+        sent += 1
         timing = RequestTiming(start=time.perf_counter())
         async with session.post(url, data=body, headers=headers) as response:
             if response.status != 200:
@@ -114,6 +111,18 @@ def http_runner(session: object, base_url: str, model: str, spec: LoadSpec) -> R
         return timing
 
     return run_one
+
+
+def _chat_body(model: str, text: str, spec: LoadSpec) -> bytes:
+    payload: dict[str, object] = {
+        "model": model,
+        "messages": [{"role": "user", "content": text}],
+        "max_tokens": spec.max_tokens,
+        "temperature": 0,
+    }
+    if spec.stream:
+        payload |= {"stream": True, "stream_options": {"include_usage": True}}
+    return orjson.dumps(payload)
 
 
 def _finish(timing: RequestTiming) -> None:

@@ -19,7 +19,7 @@ from gateway.body_limit import BodyLimitMiddleware
 from gateway.catalog import ModelCatalog, Resolver
 from gateway.composition import CompositionResolver
 from gateway.errors import UnexpectedErrorMiddleware, install_error_handlers
-from gateway.hot_routes import HotRouteMiddleware
+from gateway.hot_routes import HotRouteMiddleware, PathPattern
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
@@ -58,6 +58,13 @@ def _unique_engines(services: GatewayServices) -> list[Engine]:
     for engine in services.engines.values():
         seen.setdefault(id(engine), engine)
     return list(seen.values())
+
+
+def _hot_patterns() -> list[PathPattern]:
+    if importlib.util.find_spec("gateway.routers.vector_stores") is None:
+        return []
+    search = importlib.import_module("gateway.routers.vector_stores").search_vector_store_hot
+    return [PathPattern("POST", "/v1/vector_stores/", "/search", "vector_store_id", search)]
 
 
 def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
@@ -102,7 +109,7 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
         ("POST", "/v1/chat/completions"): chat.create_chat_completion,
         ("POST", "/v1/completions"): completions.create_completion,
     }
-    middleware.append(Middleware(HotRouteMiddleware, routes=hot))
+    middleware.append(Middleware(HotRouteMiddleware, routes=hot, patterns=_hot_patterns()))
 
     app = FastAPI(
         title="aihub",

@@ -29,6 +29,7 @@ class FaissIndex:
     def __init__(self, index: Any, parameters: Mapping[str, Any]) -> None:
         self.index = index
         self.parameters = dict(parameters)
+        self._hnsw = self.parameters["kind"] == "hnsw"
 
     @staticmethod
     def parameters_of(given: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -78,15 +79,16 @@ class FaissIndex:
         self, queries: npt.NDArray[np.float32], k: int, allowed: npt.NDArray[np.bool_] | None = None
     ) -> tuple[Scores, Ids]:
         """Top ``k`` rows per query (id -1 where fewer exist)."""
-        faiss = _faiss()
         k = max(1, min(k, self.index.ntotal))
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        hnsw = self.parameters["kind"] == "hnsw"
+        if queries.dtype != np.float32 or not queries.flags.c_contiguous:
+            queries = np.ascontiguousarray(queries, dtype=np.float32)
+        hnsw = self._hnsw
         if allowed is None:
             if hnsw:
                 self.index.hnsw.efSearch = max(int(self.parameters["ef_search"]), k)
             scores, ids = self.index.search(queries, k)
             return scores, ids
+        faiss = _faiss()
         rows = np.flatnonzero(allowed).astype(np.int64)
         if rows.size == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)

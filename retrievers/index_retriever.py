@@ -55,6 +55,9 @@ class IndexRetriever:
         self._bm25 = bm25
         self._fusion = fusion.parameters_of(fusion_parameters)
         self._candidates = candidates
+        # Fixed per index: computed once, since a search is tens of microseconds on small indices.
+        self._modes = self._supported_modes()
+        self._default_mode = DEFAULT_MODE[info.backend]
 
     @property
     def info(self) -> IndexInfo:
@@ -62,6 +65,9 @@ class IndexRetriever:
 
     @property
     def modes(self) -> tuple[SearchMode, ...]:
+        return self._modes
+
+    def _supported_modes(self) -> tuple[SearchMode, ...]:
         dense = self._faiss is not None or self._qdrant is not None
         found: list[SearchMode] = []
         if dense:
@@ -73,8 +79,8 @@ class IndexRetriever:
         return tuple(found)
 
     def _mode(self, mode: SearchMode | None) -> SearchMode:
-        chosen = mode or DEFAULT_MODE[self._info.backend]
-        if chosen not in self.modes:
+        chosen = mode or self._default_mode
+        if chosen not in self._modes:
             raise InvalidRequestError(
                 f"index {self._info.ref} ({self._info.backend}) cannot search in {chosen!r} mode; "
                 f"it supports {list(self.modes)}",
@@ -125,6 +131,13 @@ class IndexRetriever:
         rows = self.table.rows
         return [[rows[i].hit(score) for i, score in hits[:top_k]] for hits in ranked]
 
+    def _dense_one(self, vectors: npt.NDArray[np.float32], top_k: int) -> list[SearchHit]:
+        """One query, FAISS, no filters: the common case, without the batch path's per-list work."""
+        assert self._faiss is not None
+        scores, ids = self._faiss.search(vectors, top_k)
+        rows = self.table.rows
+        return [rows[i].hit(s) for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True) if i >= 0]
+
     # --- the Retriever protocol -------------------------------------------------------------------
 
     async def search(
@@ -142,6 +155,8 @@ class IndexRetriever:
         if chosen != "bm25":
             assert self._embedder is not None
             vectors = (await self._embedder.embed([query])).vectors
+            if chosen == "dense" and filters is None and self._faiss is not None:
+                return self._dense_one(vectors, top_k)
         return self._rank([query], vectors, top_k, filters, chosen)[0]
 
     def search_batch(

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+PEFT_PROBE_WARNING = "`is_gradient_checkpointing` is deprecated"
+
 
 class TransformersEngine:
     """Serves one model folder on CPU; one background thread decodes all active requests together."""
@@ -33,9 +35,11 @@ class TransformersEngine:
         settings: ServingSettings | None = None,
         *,
         digest: str | None = None,
+        adapter_path: Path | None = None,
     ) -> None:
         self._model_id = model_id
         self._model_path = model_path
+        self._adapter_path = adapter_path  # a PEFT LoRA folder merged into this engine's weights
         self._settings = settings or ServingSettings()
         self._digest = digest
         self._created = int(time.time())
@@ -61,7 +65,7 @@ class TransformersEngine:
             context_length=self._context_length,
             created=self._created,
             digest=self._digest,
-            metadata={"engine": "transformers"},
+            metadata={"engine": "transformers", "adapter": self._adapter_path is not None},
         )
 
     @property
@@ -96,6 +100,8 @@ class TransformersEngine:
             raise EngineUnavailableError(
                 f"cannot load model {self._model_id} from {self._model_path}"
             ) from exc
+        if self._adapter_path is not None:
+            model = self._merge_adapter(model, self._adapter_path)
         model.to(settings.device)  # type: ignore[arg-type]  # transformers' decorated .to() is mistyped
         model.eval()
         eos: set[int] = set()
@@ -122,6 +128,28 @@ class TransformersEngine:
             max_batch_size=settings.max_batch_size,
             max_prefills_per_step=settings.max_prefills_per_step,
         )
+
+    def _merge_adapter(self, model: Any, adapter_path: Path) -> Any:
+        """The base weights with the LoRA deltas folded in.
+
+        Merging (rather than PEFT's multi-adapter switching) keeps every row of a continuous batch on the
+        same weights, so batching stays correct; the price is one weight copy per served adapter, which
+        suits the small CPU models this engine is for. Multi-LoRA on one base is vLLM's job.
+        """
+        import warnings
+
+        from peft import PeftModel
+
+        try:
+            with warnings.catch_warnings():
+                # PEFT probes a property that transformers 5 deprecated; nothing for us to change.
+                warnings.filterwarnings("ignore", PEFT_PROBE_WARNING, FutureWarning)
+                peft_model = PeftModel.from_pretrained(model, adapter_path, is_trainable=False)
+        except (OSError, ValueError, KeyError) as exc:
+            raise EngineUnavailableError(
+                f"cannot apply adapter {adapter_path} to model {self._model_id}: {exc}"
+            ) from exc
+        return peft_model.merge_and_unload()
 
     async def aclose(self) -> None:
         scheduler, self._scheduler = self._scheduler, None

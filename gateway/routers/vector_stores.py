@@ -105,7 +105,13 @@ async def list_vector_stores(request: Request) -> Response:
     summary="Search a vector store (a hub index)",
 )
 async def search_vector_store(request: Request, vector_store_id: str) -> Response:
+    return await search_vector_store_hot(request)
+
+
+async def search_vector_store_hot(request: Request) -> Response:
+    """The handler proper; ``gateway.hot_routes`` calls it directly, past FastAPI's routing."""
     request.scope[ENDPOINT_SCOPE_KEY] = "vector_stores.search"
+    vector_store_id: str = request.path_params["vector_store_id"]
     body = await parse_body(request, VectorStoreSearchRequest)
     query = body.query_text()
     filters = parse_filter(body.filters) if body.filters is not None else None

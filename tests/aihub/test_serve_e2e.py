@@ -103,8 +103,21 @@ def test_context_overflow_is_a_400_in_openai_format(served: GatewayProcess, open
 
 def test_metrics_count_the_requests(served: GatewayProcess) -> None:
     text = httpx.get(f"{served.base_url}/metrics", timeout=10).text
-    assert MODEL in text
-    assert "ttft" in text
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    ttft = [
+        v
+        for k, v in samples.items()
+        if k.startswith("aihub_time_to_first_token_seconds_count") and MODEL in k
+    ]
+    assert ttft and ttft[0] >= 1
+    completion_tokens = [
+        v for k, v in samples.items() if k.startswith("aihub_completion_tokens_total") and MODEL in k
+    ]
+    assert completion_tokens and completion_tokens[0] > 0
 
 
 def test_docs_pipeline_answers_with_citations_and_composition(served: GatewayProcess, openapi_errors) -> None:
