@@ -43,8 +43,9 @@ def serving(
     engine: Annotated[str, typer.Option(help="double, real or both.")] = "both",
     concurrency: Annotated[str, typer.Option(help="Comma-separated load levels.")] = "1,4,16",
     real_concurrency: Annotated[str, typer.Option(help="Load levels for the real engine.")] = "1,4,8,16",
-    requests_per_worker: Annotated[int, typer.Option(help="Requests per concurrent client.")] = 8,
-    max_tokens: Annotated[int, typer.Option(help="Completion tokens per request (real engine).")] = 48,
+    requests_per_worker: Annotated[int, typer.Option(help="Requests per concurrent client (double).")] = 50,
+    real_requests_per_worker: Annotated[int, typer.Option(help="Requests per client (real engine).")] = 2,
+    max_tokens: Annotated[int, typer.Option(help="Completion tokens per request (real engine).")] = 32,
     config: Annotated[
         Path | None, typer.Option(help="aihub config (models, home) for the real engine.")
     ] = None,
@@ -73,6 +74,7 @@ def serving(
             plans.append(("double", double, _levels(concurrency), int(DOUBLE_OPTIONS["tokens"])))
         if engine in ("real", "both"):
             plans.append(("real", settings.app.models[0], _levels(real_concurrency), max_tokens))
+        per_worker = {"double": requests_per_worker, "real": real_requests_per_worker}
         store = open_store(settings)
         for label, model, levels, tokens in plans:
             if label == "real":
@@ -86,7 +88,7 @@ def serving(
                 }
             }
             specs = [
-                LoadSpec(concurrency=c, requests=c * requests_per_worker, max_tokens=tokens) for c in levels
+                LoadSpec(concurrency=c, requests=c * per_worker[label], max_tokens=tokens) for c in levels
             ]
             if label == "double":  # non-streamed requests show the gateway's per-request overhead
                 specs.insert(
@@ -135,12 +137,22 @@ def retrieval(
     dataset: Annotated[
         Path | None, typer.Option(help="BEIR folder (default: ../shared/data/scifact).")
     ] = None,
+    index: Annotated[
+        str | None,
+        typer.Option(
+            help="Reuse this hub index's corpus vectors (else the corpus is embedded once, cached)."
+        ),
+    ] = None,
+    queries: Annotated[int, typer.Option(help="Queries to search with.", min=10)] = 300,
+    config: Annotated[Path | None, typer.Option(help="aihub YAML config.")] = None,
 ) -> None:
-    """Retriever in-process vs raw FAISS, HTTP vs in-process, micro-batched vs offline embeddings."""
-    from aihub.eval_cli import retrieval_bench_setup
+    """Retriever in-process vs raw FAISS, HTTP vs raw FAISS, micro-batched vs offline embeddings."""
+    from aihub.compose import load_all_settings
+    from aihub.retrieval_bench_setup import retrieval_bench_setup
     from evals.retrieval_bench import run_retrieval_bench
 
-    run_retrieval_bench(dataset=dataset, console=console, setup=retrieval_bench_setup(dataset))
+    setup = retrieval_bench_setup(load_all_settings(config), dataset, index=index, queries=queries)
+    run_retrieval_bench(dataset=dataset, console=console, setup=setup)
 
 
 @bench_app.command()

@@ -119,6 +119,8 @@ class IndexRetriever:
     ) -> list[list[SearchHit]]:
         if mode == "dense":
             assert vectors is not None
+            if filters is None and self._faiss is not None:
+                return self._dense_hits(vectors, top_k)
             ranked = self._dense(vectors, top_k, filters)
         elif mode == "bm25":
             ranked = self._lexical(queries, top_k, filters)
@@ -131,12 +133,15 @@ class IndexRetriever:
         rows = self.table.rows
         return [[rows[i].hit(score) for i, score in hits[:top_k]] for hits in ranked]
 
-    def _dense_one(self, vectors: npt.NDArray[np.float32], top_k: int) -> list[SearchHit]:
-        """One query, FAISS, no filters: the common case, without the batch path's per-list work."""
+    def _dense_hits(self, vectors: npt.NDArray[np.float32], top_k: int) -> list[list[SearchHit]]:
+        """FAISS without filters, the common case: hits straight from the result arrays."""
         assert self._faiss is not None
         scores, ids = self._faiss.search(vectors, top_k)
         rows = self.table.rows
-        return [rows[i].hit(s) for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True) if i >= 0]
+        return [
+            [rows[i].hit(s) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
+            for row_ids, row_scores in zip(ids.tolist(), scores.tolist(), strict=True)
+        ]
 
     # --- the Retriever protocol -------------------------------------------------------------------
 
@@ -156,7 +161,7 @@ class IndexRetriever:
             assert self._embedder is not None
             vectors = (await self._embedder.embed([query])).vectors
             if chosen == "dense" and filters is None and self._faiss is not None:
-                return self._dense_one(vectors, top_k)
+                return self._dense_hits(vectors, top_k)[0]
         return self._rank([query], vectors, top_k, filters, chosen)[0]
 
     def search_batch(
