@@ -94,7 +94,7 @@ def serving(
                 specs.insert(
                     1,
                     LoadSpec(
-                        concurrency=1, requests=requests_per_worker * 4, max_tokens=tokens, stream=False
+                        concurrency=1, requests=requests_per_worker * 6, max_tokens=tokens, stream=False
                     ),
                 )
             direct_engine = build_engine(model, settings, store)

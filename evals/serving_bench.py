@@ -9,7 +9,15 @@ from rich.console import Console
 from rich.table import Table
 
 from core.engine import Engine
-from evals.loadgen import LoadReport, LoadSpec, closed_loop, direct_runner, http_runner, summarize
+from evals.loadgen import (
+    LoadReport,
+    LoadSpec,
+    RequestTiming,
+    closed_loop,
+    direct_runner,
+    http_runner,
+    summarize,
+)
 
 
 @dataclass(frozen=True)
@@ -38,10 +46,28 @@ class Comparison:
         )
 
 
+async def _interleaved(
+    engine: Engine, session: object, base_url: str, model: str, spec: LoadSpec
+) -> tuple[LoadReport, LoadReport]:
+    """Concurrency 1, one direct request then one through the gateway, in turn: machine drift hits both."""
+    direct_one = direct_runner(engine, spec)
+    gateway_one = http_runner(session, base_url, model, spec)
+    direct: list[RequestTiming] = []
+    through: list[RequestTiming] = []
+    spent = {"direct": 0.0, "gateway": 0.0}
+    for _ in range(spec.requests):
+        for name, run_one, sink in (("direct", direct_one, direct), ("gateway", gateway_one, through)):
+            timing = await run_one()
+            spent[name] += timing.e2el
+            sink.append(timing)
+    return summarize(1, direct, spent["direct"]), summarize(1, through, spent["gateway"])
+
+
 async def compare(
     label: str, engine: Engine, base_url: str, model: str, specs: Sequence[LoadSpec], warmup: int = 4
 ) -> list[Comparison]:
-    """For each load level: direct first, then through the gateway, after a short warm-up of each."""
+    """Each load level after a warm-up of both paths: at concurrency 1 the two paths take turns request by
+    request (a paired design); above it, direct runs first, then the gateway."""
     import aiohttp
 
     results: list[Comparison] = []

@@ -14,8 +14,9 @@ class RetrieverSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIHUB_RETRIEVERS_", frozen=True, extra="ignore")
 
     torch_threads: int = Field(default=0, ge=0)  # 0: one per CPU core
-    # Micro-batching of concurrent embed() calls: wait at most this long for more requests.
-    max_batch_wait_ms: float = Field(default=3.0, ge=0.0)
+    # Micro-batching of concurrent embed() calls: wait at most this long for more requests. 0 adds no
+    # latency when idle; requests arriving while a forward runs are still batched into the next one.
+    max_batch_wait_ms: float = Field(default=0.0, ge=0.0)
     max_batch_size: int = Field(default=64, gt=0)  # inputs per forward (serving)
     ingest_batch_size: int = Field(default=32, gt=0)  # inputs per forward (bulk embedding)
     # Where backends that need a writable copy (Qdrant local mode) keep it, one folder per index digest.
