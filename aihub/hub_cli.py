@@ -315,6 +315,14 @@ def copy(
     plain_http: Annotated[
         bool | None, typer.Option("--plain-http/--tls", help="Default: plain HTTP on loopback only.")
     ] = None,
+    ca_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-cert",
+            help="CA bundle (PEM) to verify the registry's TLS certificate (implies --tls; "
+            "default: AIHUB_CA_CERT, else the system CAs).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Copy an artifact with everything it references, to or from an OCI registry."""
@@ -329,6 +337,7 @@ def copy(
         username=username,
         password=password,
         plain_http=plain_http,
+        ca_cert=ca_cert,
         progress_factory=_progress,
     )
     _report(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 
-from core.errors import InvalidReferenceError
+from core.errors import InvalidReferenceError, InvalidRequestError
 from core.refs import ArtifactRef
 from hub.copy import CopyReport, copy_all, pull_from_registry, push_to_registry
 from hub.digests import Progress
@@ -32,8 +33,14 @@ def run_copy(
     username: str | None = None,
     password: str | None = None,
     plain_http: bool | None = None,
+    ca_cert: Path | None = None,
     progress_factory: ProgressFactory = _no_progress,
 ) -> CopyReport:
+    if ca_cert is not None:
+        if plain_http:
+            raise InvalidRequestError("--ca-cert is for TLS: it cannot be combined with --plain-http")
+        plain_http = False  # a CA given for this copy means TLS, on loopback too
+
     def make_client(host: str) -> RegistryClient:
         return RegistryClient(
             host,
@@ -42,6 +49,7 @@ def run_copy(
             password=password,
             docker_config=settings.docker_config,
             timeout_s=settings.registry_timeout_s,
+            ca_cert=ca_cert or settings.ca_cert,
         )
 
     src_remote, dst_remote = src.startswith("oci://"), dst.startswith("oci://")

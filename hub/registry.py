@@ -93,6 +93,7 @@ class RegistryClient:
         password: str | None = None,
         docker_config: Path | None = None,
         timeout_s: float = 30.0,
+        ca_cert: Path | None = None,
     ) -> None:
         import oras.provider
 
@@ -100,13 +101,23 @@ class RegistryClient:
         self.plain_http = host.startswith(_LOOPBACK) if plain_http is None else plain_http
         self.scheme = "http" if self.plain_http else "https"
         self.timeout_s = timeout_s
+        # requests' ``verify``: True (the system CAs) or a CA bundle's path; never False.
+        self.verify: bool | str = True
+        if ca_cert is not None and not self.plain_http:
+            if not ca_cert.is_file():
+                raise RegistryError(f"CA bundle {ca_cert} (--ca-cert / AIHUB_CA_CERT) is not a readable file")
+            self.verify = str(ca_cert)
         if username is None and docker_config is not None:
             found = docker_config_auth(docker_config, host)
             if found:
                 username, password = found
         self.username, self._password = username, password
         backend = self._probe()
-        self.oras = oras.provider.Registry(hostname=host, insecure=self.plain_http, auth_backend=backend)
+        self.oras = oras.provider.Registry(
+            hostname=host, insecure=self.plain_http, auth_backend=backend, tls_verify=self.verify
+        )
+        # oras passes ``verify`` on its own requests; the session default covers its token-auth calls too.
+        self.oras.session.verify = self.verify
         if username is not None:
             self.oras.auth.set_basic_auth(username, password or "")
             if backend == "basic":
@@ -120,7 +131,7 @@ class RegistryClient:
         """GET /v2/ once, without retries: a missing registry or wrong credentials fail fast and clearly."""
         url = f"{self.scheme}://{self.host}/v2/"
         try:
-            response = requests.get(url, timeout=min(self.timeout_s, 10))
+            response = requests.get(url, timeout=min(self.timeout_s, 10), verify=self.verify)
             challenge = response.headers.get("WWW-Authenticate", "")
             if response.status_code != 401:
                 response.raise_for_status()
@@ -132,12 +143,13 @@ class RegistryClient:
             if challenge.lower().startswith("bearer"):
                 return "token"
             checked = requests.get(
-                url, timeout=min(self.timeout_s, 10), headers={"Authorization": f"Basic {self._basic()}"}
+                url,
+                timeout=min(self.timeout_s, 10),
+                headers={"Authorization": f"Basic {self._basic()}"},
+                verify=self.verify,
             )
-        except requests.exceptions.SSLError:
-            raise RegistryError(
-                f"TLS to registry {self.host} failed; for a plain-HTTP registry pass --plain-http"
-            ) from None
+        except requests.exceptions.SSLError as exc:
+            raise RegistryError(self._tls_failure(exc)) from None
         except requests.exceptions.ConnectionError:
             raise RegistryError(f"cannot reach registry {self.host} ({url})") from None
         except requests.exceptions.RequestException as exc:
@@ -147,6 +159,15 @@ class RegistryClient:
                 f"registry {self.host} refused the credentials of user {self.username!r}"
             )
         return "basic"
+
+    def _tls_failure(self, exc: requests.exceptions.SSLError) -> str:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            trusted = f"the CA bundle {self.verify}" if isinstance(self.verify, str) else "the system CAs"
+            return (
+                f"TLS to registry {self.host} failed: its certificate is not trusted by {trusted}; "
+                "pass --ca-cert PATH with the CA that signed it"
+            )
+        return f"TLS to registry {self.host} failed; for a plain-HTTP registry pass --plain-http"
 
     def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         kwargs["headers"] = {**self.oras.headers, **kwargs.get("headers", {})}

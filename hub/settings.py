@@ -17,6 +17,8 @@ class HubSettings(BaseSettings):
     # Docker's client configuration, read for registry credentials (``auths``).
     docker_config: Path = Field(default_factory=lambda: Path.home() / ".docker" / "config.json")
     registry_timeout_s: float = 30.0
+    # A CA bundle (PEM) that registries' TLS certificates are verified against; None: the system CAs.
+    ca_cert: Path | None = None
 
     @property
     def root(self) -> Path:

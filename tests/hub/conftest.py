@@ -106,6 +106,45 @@ class Registry:
     host: str
     username: str | None = None
     password: str | None = None
+    ca_cert: Path | None = None  # set when the registry serves TLS with a test certificate
+
+
+def make_loopback_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for IP 127.0.0.1 (it is its own CA): (cert.pem, key.pem)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aihub test registry")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
 
 
 def _free_port() -> int:
@@ -114,7 +153,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_registry(folder: Path, auth: tuple[str, str] | None) -> Iterator[Registry]:
+def _start_registry(folder: Path, auth: tuple[str, str] | None, tls: bool = False) -> Iterator[Registry]:
     binary = shutil.which("docker-registry")
     if binary is None:
         pytest.skip(
@@ -130,11 +169,15 @@ def _start_registry(folder: Path, auth: tuple[str, str] | None) -> Iterator[Regi
         line = subprocess.run([htpasswd, "-Bbn", *auth], check=True, capture_output=True, text=True).stdout
         (folder / "htpasswd").write_text(line)
         auth_yaml = f"auth: {{htpasswd: {{realm: local, path: {folder / 'htpasswd'}}}}}\n"
+    tls_yaml, ca_cert = "", None
+    if tls:
+        ca_cert, key = make_loopback_certificate(folder / "tls")
+        tls_yaml = f", tls: {{certificate: {ca_cert}, key: {key}}}"
     config = folder / "config.yml"
     config.write_text(
         "version: 0.1\nlog: {level: error}\n"
         f"storage: {{filesystem: {{rootdirectory: {folder / 'data'}}}, delete: {{enabled: true}}}}\n"
-        f"http: {{addr: 127.0.0.1:{port}, secret: local-test-secret}}\n" + auth_yaml
+        f"http: {{addr: 127.0.0.1:{port}, secret: local-test-secret{tls_yaml}}}\n" + auth_yaml
     )
     log = open(folder / "registry.log", "wb")  # noqa: SIM115
     process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
@@ -148,7 +191,8 @@ def _start_registry(folder: Path, auth: tuple[str, str] | None) -> Iterator[Regi
         process.kill()
         raise RuntimeError(f"registry did not start: {(folder / 'registry.log').read_text()}")
     try:
-        yield Registry(f"127.0.0.1:{port}", *(auth or (None, None)))
+        user, password = auth if auth is not None else (None, None)
+        yield Registry(f"127.0.0.1:{port}", user, password, ca_cert=ca_cert)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -167,6 +211,18 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 @pytest.fixture(scope="module")
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     yield from _start_registry(tmp_path_factory.mktemp("registry-auth"), ("alice", "s3cret-pass"))
+
+
+@pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """The registry over HTTPS with a self-signed certificate for 127.0.0.1 (``ca_cert``)."""
+    yield from _start_registry(tmp_path_factory.mktemp("registry-tls"), None, tls=True)
+
+
+@pytest.fixture
+def untrusted_ca(tmp_path: Path) -> Path:
+    """A certificate that signed nothing the test registries serve."""
+    return make_loopback_certificate(tmp_path / "untrusted-ca")[0]
 
 
 @pytest.fixture
