@@ -33,6 +33,44 @@ def _helpers() -> ModuleType:
 H = _helpers()
 
 
+KB = (
+    ("returns", "Returns", "Customers may return any product within 30 days of delivery for a full refund."),
+    ("shipping", "Shipping", "Orders ship from the Lyon warehouse within 2 business days."),
+)
+
+
+def _push_rag_pipeline(store: object, work: Path) -> None:
+    """A BM25 index, a prompt and `pipelines/kb` over the served model: `rag/kb` through Ray Serve."""
+    from retrievers.documents import Document
+    from retrievers.index_builder import BuildOptions, build_index
+
+    built = build_index(
+        [Document(doc_id=doc_id, title=title, text=text) for doc_id, title, text in KB],
+        work,
+        BuildOptions(backend="bm25"),
+    )
+    store.push("index", "indexes/kb", built.spec, {f: built.folder / f for f in built.files})
+    prompt = store.push(
+        "prompt",
+        "prompts/kb",
+        {
+            "template": "{% for d in documents %}{{ d.text }}\n{% endfor %}Q: {{ question }}",
+            "variables": ["question", "documents"],
+        },
+    )
+    store.push(
+        "pipeline",
+        "pipelines/kb",
+        {
+            "model": "models/smollm2:latest",
+            "prompt": prompt.pinned_ref,
+            "indices": ["indexes/kb:latest"],
+            "retrieval": {"mode": "bm25", "top_k": 1},
+            "generation": {"temperature": 0, "max_tokens": 12},
+        },
+    )
+
+
 @pytest.fixture(scope="module")
 def session(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from aihub.default_models import _minilm_folder
@@ -45,6 +83,7 @@ def session(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     store = LocalStore(HubSettings(home=home))
     import_model_folder(store, "models/smollm2", smollm2_path, context_length=8192)
     import_model_folder(store, "models/minilm", _minilm_folder(), context_length=256)
+    _push_rag_pipeline(store, home / "index-build")
     spec = ModelSpec(id="smollm2", ref="models/smollm2:latest", engine="transformers")
     config = H.cluster_config(str(home), [spec], replicas={"smollm2": ReplicaSettings(num_cpus=0.5)})
     # One torch thread each: the machine has two cores, shared with the Ray processes.
@@ -127,4 +166,26 @@ async def test_index_listing_comes_from_the_retriever_deployment(session: object
 
     proxy = IndexProviderProxy(serve.get_deployment_handle(RETRIEVER_DEPLOYMENT, session.config.ray.app_name))
     await proxy.refresh()
-    assert list(proxy.list()) == []  # the hub holds models only
+    assert [info.ref.split(":")[0] for info in proxy.list()] == ["indexes/kb"]
+
+
+def test_rag_pipeline_through_serve(session: object) -> None:
+    client = openai.OpenAI(base_url=f"{session.base_url}/v1", api_key="unused", max_retries=0, timeout=120)
+    with client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="rag/kb",
+            messages=[{"role": "user", "content": "How many days do I have to return a product?"}],
+        )
+        streamed = client.chat.completions.create(
+            model="rag/kb",
+            messages=[{"role": "user", "content": "How many days do I have to return a product?"}],
+            stream=True,
+        )
+        chunks = list(streamed)
+    body = raw.http_response.json()
+    assert raw.headers["x-aihub-composition"].startswith("sha256:")
+    assert [c["doc_id"] for c in body["citations"]] == ["returns"]
+    assert body["choices"][0]["message"]["content"]
+    assert chunks[0].model_extra["citations"][0]["doc_id"] == "returns"
+    streamed_text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed_text == body["choices"][0]["message"]["content"]
