@@ -93,7 +93,7 @@ class Bm25Index:
         k = max(1, min(k, self.size))
         mask = None if allowed is None else allowed.astype(np.float32)
         ids, scores = self.model.retrieve(
-            self._tokens(queries, ids=False), k=k, show_progress=False, weight_mask=mask, n_threads=1
+            self._tokens(queries, ids=False), k=k, show_progress=False, weight_mask=mask, n_threads=0
         )
         return [
             [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if s > 0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ import numpy.typing as npt
 
 from core.embedder import EmbedderInfo, EmbeddingInput, Embeddings
 from core.errors import EngineError, InvalidRequestError
+from retrievers import onnx_forward
 from retrievers.micro_batcher import MicroBatcher
 from retrievers.settings import RetrieverSettings
 
@@ -62,6 +64,7 @@ class MiniLMEmbedder:
         self._info = EmbedderInfo(
             id=model_id, dimensions=int(dimensions or 0), max_input_tokens=self._max_tokens, digest=digest
         )
+        self._onnx = self._open_onnx(folder, digest)
         self._batcher: MicroBatcher[TokenIds, npt.NDArray[np.float32]] = MicroBatcher(
             self._forward_rows,
             max_items=self.settings.max_batch_size,
@@ -76,6 +79,29 @@ class MiniLMEmbedder:
     def forwards(self) -> int:
         """Forward passes run by the micro-batcher so far."""
         return self._batcher.batches
+
+    @property
+    def runtime(self) -> str:
+        """Which runtime runs the forwards: "onnx" or "torch"."""
+        return "onnx" if self._onnx is not None else "torch"
+
+    def _open_onnx(self, folder: Path, digest: str | None) -> onnx_forward.OnnxForward | None:
+        choice = self.settings.embedder_runtime
+        if choice == "torch":
+            return None
+        if not onnx_forward.onnx_available():
+            if choice == "onnx":
+                raise EngineError("embedder_runtime is 'onnx' but onnx/onnxruntime are not installed")
+            logger.info("onnxruntime is not installed: the embedder runs with PyTorch")
+            return None
+        key = (digest or _folder_digest(folder)).removeprefix("sha256:")[:32]
+        target = self.settings.work_dir / "onnx" / f"{key}-opset{onnx_forward.OPSET}.onnx"
+        probe = onnx_forward.probe_batch(self._vocab_size, self._cls, self._sep, self._pad)
+        threads = self.settings.torch_threads or os.cpu_count() or 1
+        forward = onnx_forward.load_or_export(self._model, target, threads, probe, self._torch_forward(probe))
+        if forward is None and choice == "onnx":
+            raise EngineError(f"cannot run embedder {self._info.id!r} with ONNX Runtime (see the log)")
+        return forward
 
     # --- tokens ----------------------------------------------------------------------------------
 
@@ -111,19 +137,27 @@ class MiniLMEmbedder:
 
     # --- forward ---------------------------------------------------------------------------------
 
-    def _forward(self, rows: Sequence[TokenIds]) -> npt.NDArray[np.float32]:
+    def _feed(self, rows: Sequence[TokenIds]) -> dict[str, npt.NDArray[np.int64]]:
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self._pad, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for n, row in enumerate(rows):
+            ids[n, : len(row)] = row
+            mask[n, : len(row)] = 1
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+    def _torch_forward(self, feed: dict[str, npt.NDArray[np.int64]]) -> npt.NDArray[np.float32]:
         import torch
 
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self._pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for n, row in enumerate(rows):
-            ids[n, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[n, : len(row)] = 1
-        features = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+        features = {name: torch.from_numpy(value) for name, value in feed.items()}
         with torch.inference_mode():
             out = self._model(features)["sentence_embedding"]
-        vectors = out.float().numpy()
+        return np.asarray(out.float().numpy(), dtype=np.float32)
+
+    def _forward(self, rows: Sequence[TokenIds]) -> npt.NDArray[np.float32]:
+        feed = self._feed(rows)
+        short = feed["input_ids"].shape[1] <= self.settings.onnx_max_tokens
+        vectors = self._onnx(feed) if self._onnx is not None and short else self._torch_forward(feed)
         # The model's Normalize module already does this; keep the contract even if a folder lacks it.
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
@@ -163,3 +197,14 @@ class MiniLMEmbedder:
 
     def close(self) -> None:
         self._batcher.close()
+
+
+def _folder_digest(folder: Path) -> str:
+    """Content key of a model folder without a hub digest (weights and configuration files)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        with path.open("rb") as data:
+            for block in iter(lambda: data.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
