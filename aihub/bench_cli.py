@@ -50,9 +50,18 @@ def serving(
         Path | None, typer.Option(help="aihub config (models, home) for the real engine.")
     ] = None,
     json_out: Annotated[Path | None, typer.Option(help="Write all figures as JSON here.")] = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Ray Serve mode beside embedded mode (fixed-latency double).")
+    ] = False,
+    ray_requests: Annotated[int, typer.Option(help="Requests per mode and kind with --ray.", min=10)] = 200,
 ) -> None:
     """Closed-loop load on the engine directly and through the gateway, in one run."""
     if ctx.invoked_subcommand is not None:
+        return
+    if ray:
+        from aihub.ray_bench_cli import run_ray_bench
+
+        run_ray_bench(ray_requests, console, json_out)
         return
     from aihub.compose import build_engine, load_all_settings, open_store
     from aihub.default_models import ensure_default_models

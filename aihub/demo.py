@@ -1,11 +1,14 @@
 """The demo that ships: aihub's own documentation as an index, a RAG pipeline and an agent over it.
 
 Created on first start when missing: `indexes/aihub-docs`, `prompts/aihub-docs`, `pipelines/aihub-docs`
-(served as `rag/aihub-docs`) and `agents/aihub-helper` (served as `agent/aihub-helper`).
+(served as `rag/aihub-docs`) and `agents/aihub-helper` (served as `agent/aihub-helper`). When the docs
+change, the next start indexes them again and pushes new versions of the pipeline and the agent (both
+pin the index by digest); older versions stay in the hub.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 from pathlib import Path
@@ -15,6 +18,7 @@ from rich.console import Console
 from aihub.settings import DEFAULT_CHAT_MODEL_REF
 from core.embedder import Embedder
 from core.errors import ArtifactNotFoundError
+from core.store import Artifact
 from hub.store import LocalStore
 
 logger = logging.getLogger(__name__)
@@ -46,27 +50,46 @@ def doc_sources(root: Path = REPO_ROOT) -> list[Path]:
     return [path for path in (root / "README.md", root / "docs") if path.exists()]
 
 
-def _exists(store: LocalStore, ref: str) -> bool:
+def sources_digest(sources: list[Path]) -> str:
+    """sha256 over every file's path and bytes: what the docs index was built from."""
+    digest = hashlib.sha256()
+    for source in sources:
+        files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+        for path in files:
+            digest.update(path.relative_to(source.parent).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _resolve(store: LocalStore, ref: str) -> Artifact | None:
     try:
-        store.resolve(ref)
+        return store.resolve(ref)
     except ArtifactNotFoundError:
-        return False
-    return True
+        return None
 
 
-def ensure_demo(store: LocalStore, embedder: Embedder, embedder_ref: str, console: Console) -> None:
-    """Push whatever part of the demo is missing; existing versions are left as they are."""
-    sources = doc_sources()
+def _exists(store: LocalStore, ref: str) -> bool:
+    return _resolve(store, ref) is not None
+
+
+def ensure_demo(
+    store: LocalStore, embedder: Embedder, embedder_ref: str, console: Console, root: Path = REPO_ROOT
+) -> None:
+    """Push whatever part of the demo is missing or built from older docs (under ``root``)."""
+    sources = doc_sources(root)
     if not sources:
         logger.info("no README.md or docs/ next to the package: the docs demo is not set up")
         return
-    if not _exists(store, INDEX):
-        _build_docs_index(store, embedder, embedder_ref, sources, console)
+    digest = sources_digest(sources)
+    index = _resolve(store, INDEX)
+    stale = index is None or index.spec.get("parameters", {}).get("sources_sha256") != digest
+    if stale:
+        _build_docs_index(store, embedder, embedder_ref, sources, digest, console)
     if not _exists(store, PROMPT):
         store.push(
             "prompt", PROMPT, {"template": PROMPT_TEMPLATE, "variables": ["question", "documents", "history"]}
         )
-    if not _exists(store, PIPELINE):
+    if stale or not _exists(store, PIPELINE):
         store.push(
             "pipeline",
             PIPELINE,
@@ -79,7 +102,7 @@ def ensure_demo(store: LocalStore, embedder: Embedder, embedder_ref: str, consol
             },
         )
         console.print("pushed [cyan]rag/aihub-docs[/]")
-    if not _exists(store, AGENT):
+    if stale or not _exists(store, AGENT):
         store.push(
             "agent",
             AGENT,
@@ -101,7 +124,12 @@ def ensure_demo(store: LocalStore, embedder: Embedder, embedder_ref: str, consol
 
 
 def _build_docs_index(
-    store: LocalStore, embedder: Embedder, embedder_ref: str, sources: list[Path], console: Console
+    store: LocalStore,
+    embedder: Embedder,
+    embedder_ref: str,
+    sources: list[Path],
+    digest: str,
+    console: Console,
 ) -> None:
     from retrievers.chunking import Chunking
     from retrievers.documents import read_sources
@@ -116,7 +144,8 @@ def _build_docs_index(
     with tempfile.TemporaryDirectory(prefix="aihub-demo-") as tmp:
         built = build_index(read_sources(sources), Path(tmp) / "index", options, embedder=embedder)
         files = {relative: built.folder / relative for relative in built.files}
-        artifact = store.push("index", INDEX, built.spec, files)
+        spec = {**built.spec, "parameters": {**built.spec["parameters"], "sources_sha256": digest}}
+        artifact = store.push("index", INDEX, spec, files)
     counts = built.spec["counts"]
     console.print(
         f"indexed aihub's docs as [cyan]{INDEX}[/] "

@@ -46,6 +46,9 @@ class GenerationRequest:
     messages: tuple[ChatMessage, ...] | None = None
     prompt: str | None = None
     tools: tuple[Mapping[str, Any], ...] = ()  # OpenAI function tool schemas, for the chat template
+    # The caller wants the whole result, not a token stream (vLLM's FINAL_ONLY output kind). Engines
+    # still yield chunks; one in another process may then send them all in one message.
+    final_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

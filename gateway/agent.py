@@ -123,8 +123,12 @@ class AgentEngine:
     async def _generate(
         self, messages: list[ChatMessage], request: GenerationRequest, step: int
     ) -> tuple[str, str | None, int, int]:
+        # Each step's output is parsed whole (for tool calls), so it is asked for whole.
         generation = GenerationRequest(
-            request_id=f"{request.request_id}-{step}", params=request.params, messages=tuple(messages)
+            request_id=f"{request.request_id}-{step}",
+            params=request.params,
+            messages=tuple(messages),
+            final_only=True,
         )
         attributes = {
             tracing.REQUEST_MODEL: self.plan.engine.info.id,

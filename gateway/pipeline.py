@@ -164,6 +164,7 @@ class PipelineEngine:
             request_id=request.request_id,
             params=params,
             messages=(*turns, ChatMessage(role="user", content=rendered)),
+            final_only=request.final_only,
         )
         stream = tracing.traced_generation(
             self.tracer,

@@ -33,11 +33,20 @@ DOUBLE_OPTIONS: dict[str, Any] = {"ttft_s": 0.02, "itl_s": 0.005, "tokens": 16}
 
 
 @dataclass(frozen=True)
+class RayFloor:
+    """What Ray itself costs on this machine, without Serve: one round trip to a plain actor."""
+
+    actor_call_ms: float  # p50 of an awaited no-op actor method
+    stream_one_ms: float  # p50 of a streaming-generator call yielding one item
+
+
+@dataclass(frozen=True)
 class RayOverhead:
     embedded_plain: LoadReport
     ray_plain: LoadReport
     embedded_stream: LoadReport
     ray_stream: LoadReport
+    floor: RayFloor | None = None
 
     @property
     def overhead_p50_ms(self) -> float:
@@ -57,6 +66,9 @@ class RayOverhead:
             "ray_plain": self.ray_plain.as_dict(),
             "embedded_stream": self.embedded_stream.as_dict(),
             "ray_stream": self.ray_stream.as_dict(),
+            "floor": None
+            if self.floor is None
+            else {"actor_call_ms": self.floor.actor_call_ms, "stream_one_ms": self.floor.stream_one_ms},
         }
 
 
@@ -132,6 +144,44 @@ def ray_bench_config(home: Path, port: int, options: dict[str, Any]) -> ClusterC
     )
 
 
+async def measure_ray_floor(calls: int = 200) -> RayFloor:
+    """p50 of bare Ray round trips to a plain actor (the connected Ray, same moment as the rest)."""
+    import statistics
+
+    import ray
+
+    @ray.remote(num_cpus=0.01)
+    class Echo:
+        async def ping(self) -> int:
+            return 1
+
+        async def items(self, count: int) -> Any:
+            for i in range(count):
+                yield i
+
+    echo = Echo.remote()  # type: ignore[attr-defined]
+    await echo.ping.remote()
+
+    async def one_item() -> None:
+        async for ref in echo.items.options(num_returns="streaming").remote(1):
+            await ref
+
+    async def ping() -> None:
+        await echo.ping.remote()
+
+    figures: list[float] = []
+    for call in (ping, one_item):
+        samples = []
+        for index in range(calls + 20):
+            started = time.perf_counter()
+            await call()
+            if index >= 20:
+                samples.append((time.perf_counter() - started) * 1000)
+        figures.append(statistics.median(samples))
+    ray.kill(echo)
+    return RayFloor(actor_call_ms=figures[0], stream_one_ms=figures[1])
+
+
 async def measure_ray_vs_embedded(
     *,
     requests: int = 200,
@@ -160,9 +210,10 @@ async def measure_ray_vs_embedded(
                 await _wait_ready(embedded_url)
                 await _wait_ready(ray_url)
                 embedded, ray = await _measure_interleaved(embedded_url, ray_url, requests, warmup, tokens)
+                floor = await measure_ray_floor()
             finally:
                 stop()
     finally:
         child.terminate()
         child.join(timeout=15)
-    return RayOverhead(embedded[0], ray[0], embedded[1], ray[1])
+    return RayOverhead(embedded[0], ray[0], embedded[1], ray[1], floor)

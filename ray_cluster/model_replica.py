@@ -63,5 +63,9 @@ class ModelReplica:
         finally:
             self._active -= 1
 
+    async def generate_final(self, request: GenerationRequest) -> list[GenerationChunk]:
+        """The whole generation in one reply: one message back instead of one per chunk."""
+        return [chunk async for chunk in self.generate(request)]
+
     async def __del__(self) -> None:
         await self._engine.aclose()

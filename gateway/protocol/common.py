@@ -57,10 +57,19 @@ class SamplingFields(WireModel):
         prompt: str | None = None,
         tools: tuple[Mapping[str, Any], ...] = (),
     ) -> GenerationRequest:
+        final_only = not self.stream
         if self.aihub is None:
-            return GenerationRequest(request_id, params, messages=messages, prompt=prompt, tools=tools)
+            return GenerationRequest(
+                request_id, params, messages=messages, prompt=prompt, tools=tools, final_only=final_only
+            )
         return OptionedGenerationRequest(
-            request_id, params, messages=messages, prompt=prompt, tools=tools, options=self.aihub
+            request_id,
+            params,
+            messages=messages,
+            prompt=prompt,
+            tools=tools,
+            final_only=final_only,
+            options=self.aihub,
         )
 
     def check_supported(self) -> None:
