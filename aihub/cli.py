@@ -49,13 +49,19 @@ def serve(
     address: Annotated[
         str | None, typer.Option(help="Ray cluster to join (with --ray); default: start one.")
     ] = None,
+    ingress: Annotated[
+        str | None,
+        typer.Option(help="With --ray: serve (Serve's HTTP proxy) or driver (uvicorn in this process)."),
+    ] = None,
 ) -> None:
     """Serve the OpenAI-compatible API: embedded (one process) by default, or on Ray Serve with --ray."""
     if ray:
         from aihub.ray_launch import serve_on_ray
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        serve_on_ray(config, address=address, host=host, port=port, console=console)
+        if ingress not in (None, "serve", "driver"):
+            raise typer.BadParameter(f"{ingress!r}: choose serve or driver", param_hint="--ingress")
+        serve_on_ray(config, address=address, host=host, port=port, console=console, ingress=ingress)
         return
     import uvicorn
 

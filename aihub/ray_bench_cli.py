@@ -22,13 +22,17 @@ def run_ray_bench(requests: int, console: Console, json_out: Path | None = None)
     table = Table(title="Ray Serve mode vs embedded mode (fixed-latency double, concurrency 1)")
     for column in ("mode", "stream", "e2el_ms p50", "e2el_ms p99", "ttft_ms p50", "ttft_ms p99"):
         table.add_column(column, justify="right")
-    rows = (
+    rows = [
         ("embedded", False, result.embedded_plain),
-        ("ray", False, result.ray_plain),
+        ("ray, serve proxy", False, result.ray_plain),
+        ("ray, driver", False, result.driver_plain),
         ("embedded", True, result.embedded_stream),
-        ("ray", True, result.ray_stream),
-    )
+        ("ray, serve proxy", True, result.ray_stream),
+        ("ray, driver", True, result.driver_stream),
+    ]
     for mode, stream, report in rows:
+        if report is None:
+            continue
         table.add_row(
             mode,
             "yes" if stream else "no",
@@ -40,8 +44,15 @@ def run_ray_bench(requests: int, console: Console, json_out: Path | None = None)
     console.print(table)
     console.print(
         f"Ray mode adds p50 [bold]{result.overhead_p50_ms:.2f} ms[/] per non-streamed request "
-        f"(target <= 3); streamed TTFT ray/embedded [bold]{result.ttft_ratio:.3f}[/] (target <= 1.1)"
+        f"(target <= 3); streamed TTFT ray/embedded [bold]{result.ttft_ratio:.3f}[/] (target <= 1.1), "
+        "with Serve's HTTP proxy in front (ray.ingress: serve)"
     )
+    if result.driver_overhead_p50_ms is not None and result.driver_ttft_ratio is not None:
+        console.print(
+            f"gateway in the driver (ray.ingress: driver): adds p50 "
+            f"[bold]{result.driver_overhead_p50_ms:.2f} ms[/], "
+            f"TTFT ratio [bold]{result.driver_ttft_ratio:.3f}[/]"
+        )
     if result.floor is not None:
         console.print(
             f"Ray's own floor here (plain actor, no Serve): call p50 {result.floor.actor_call_ms:.2f} ms, "

@@ -47,6 +47,21 @@ class RayOverhead:
     embedded_stream: LoadReport
     ray_stream: LoadReport
     floor: RayFloor | None = None
+    # The same replicas behind the gateway served by a driver process (``ray.ingress: driver``).
+    driver_plain: LoadReport | None = None
+    driver_stream: LoadReport | None = None
+
+    @property
+    def driver_overhead_p50_ms(self) -> float | None:
+        if self.driver_plain is None:
+            return None
+        return self.driver_plain.e2el_ms[0] - self.embedded_plain.e2el_ms[0]
+
+    @property
+    def driver_ttft_ratio(self) -> float | None:
+        if self.driver_stream is None:
+            return None
+        return self.driver_stream.ttft_ms[0] / self.embedded_stream.ttft_ms[0]
 
     @property
     def overhead_p50_ms(self) -> float:
@@ -66,6 +81,10 @@ class RayOverhead:
             "ray_plain": self.ray_plain.as_dict(),
             "embedded_stream": self.embedded_stream.as_dict(),
             "ray_stream": self.ray_stream.as_dict(),
+            "driver_overhead_p50_ms": self.driver_overhead_p50_ms,
+            "driver_ttft_ratio": self.driver_ttft_ratio,
+            "driver_plain": None if self.driver_plain is None else self.driver_plain.as_dict(),
+            "driver_stream": None if self.driver_stream is None else self.driver_stream.as_dict(),
             "floor": None
             if self.floor is None
             else {"actor_call_ms": self.floor.actor_call_ms, "stream_one_ms": self.floor.stream_one_ms},
@@ -108,19 +127,21 @@ async def _wait_ready(base_url: str, timeout_s: float = 120.0) -> None:
 
 
 async def _measure_interleaved(
-    embedded_url: str, ray_url: str, requests: int, warmup: int, tokens: int
-) -> tuple[list[LoadReport], list[LoadReport]]:
-    """Alternates one request to each gateway, so both see the same load on a shared machine."""
+    urls: list[str], requests: int, warmup: int, tokens: int
+) -> list[tuple[LoadReport, LoadReport]]:
+    """Alternates one request to each gateway, so all see the same load on a shared machine.
+
+    Per URL: (non-streamed report, streamed report).
+    """
     import aiohttp
 
-    embedded: list[LoadReport] = []
-    ray: list[LoadReport] = []
+    reports: list[list[LoadReport]] = [[] for _ in urls]
     async with aiohttp.ClientSession() as session:
         for stream in (False, True):
             spec = LoadSpec(concurrency=1, requests=requests, max_tokens=tokens, stream=stream)
-            runners = [http_runner(session, url, MODEL_ID, spec) for url in (embedded_url, ray_url)]
-            timings: list[list[RequestTiming]] = [[], []]
-            durations = [0.0, 0.0]
+            runners = [http_runner(session, url, MODEL_ID, spec) for url in urls]
+            timings: list[list[RequestTiming]] = [[] for _ in urls]
+            durations = [0.0 for _ in urls]
             for index in range(warmup + requests):
                 for side, run_one in enumerate(runners):
                     started = time.perf_counter()
@@ -128,9 +149,33 @@ async def _measure_interleaved(
                     if index >= warmup:
                         timings[side].append(timing)
                         durations[side] += time.perf_counter() - started
-            embedded.append(summarize(1, timings[0], durations[0]))
-            ray.append(summarize(1, timings[1], durations[1]))
-    return embedded, ray
+            for side in range(len(urls)):
+                reports[side].append(summarize(1, timings[side], durations[side]))
+    return [(plain, streamed) for plain, streamed in reports]
+
+
+def _serve_driver_gateway(address: str, config: ClusterConfig, port: int) -> None:
+    """Child process: a second driver on the same cluster serving the gateway (``ingress: driver``)
+    over handles to the very replicas the Serve ingress uses."""
+    import os
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    for key, value in config.ray.serve_env.items():  # this process's handles, as in `aihub serve --ray`
+        os.environ.setdefault(key, value)
+    import ray
+    from ray import serve
+
+    from ray_cluster.builder import model_deployment_name
+    from ray_cluster.driver_gateway import BackendHandles, serve_gateway
+
+    ray.init(address=address, log_to_driver=False)
+    app_name = config.ray.app_name
+    models = {
+        spec.id: serve.get_deployment_handle(model_deployment_name(spec.id), app_name)
+        for spec in config.models
+    }
+    handles = BackendHandles(models=models, embedders={}, retrievers=None, applications=())
+    asyncio.run(serve_gateway(config, handles, host="127.0.0.1", port=port))
 
 
 def ray_bench_config(home: Path, port: int, options: dict[str, Any]) -> ClusterConfig:
@@ -193,6 +238,8 @@ async def measure_ray_vs_embedded(
 
     The caller sets ``RAY_USAGE_STATS_ENABLED=0`` (and ``RAY_AUTH_MODE=disabled``) in the environment.
     """
+    import ray
+
     from ray_cluster.launch import deploy, start_ray, stop
 
     options = {**DOUBLE_OPTIONS, **(double_options or {})}
@@ -205,15 +252,36 @@ async def measure_ray_vs_embedded(
         with tempfile.TemporaryDirectory(prefix="aihub-ray-bench-") as tmp:
             config = ray_bench_config(home or Path(tmp), _free_port(), options)
             start_ray(config)
+            driver = None
             try:
                 ray_url = await asyncio.to_thread(deploy, config, host="127.0.0.1", port=config.ray.port)
-                await _wait_ready(embedded_url)
-                await _wait_ready(ray_url)
-                embedded, ray = await _measure_interleaved(embedded_url, ray_url, requests, warmup, tokens)
+                driver_port = _free_port()
+                address = ray.get_runtime_context().gcs_address
+                driver = multiprocessing.get_context("spawn").Process(
+                    target=_serve_driver_gateway, args=(address, config, driver_port)
+                )
+                driver.start()
+                driver_url = f"http://127.0.0.1:{driver_port}"
+                for url in (embedded_url, ray_url, driver_url):
+                    await _wait_ready(url)
+                embedded, serve_proxy, from_driver = await _measure_interleaved(
+                    [embedded_url, ray_url, driver_url], requests, warmup, tokens
+                )
                 floor = await measure_ray_floor()
             finally:
+                if driver is not None:
+                    driver.terminate()
+                    driver.join(timeout=15)
                 stop()
     finally:
         child.terminate()
         child.join(timeout=15)
-    return RayOverhead(embedded[0], ray[0], embedded[1], ray[1], floor)
+    return RayOverhead(
+        embedded_plain=embedded[0],
+        ray_plain=serve_proxy[0],
+        embedded_stream=embedded[1],
+        ray_stream=serve_proxy[1],
+        floor=floor,
+        driver_plain=from_driver[0],
+        driver_stream=from_driver[1],
+    )

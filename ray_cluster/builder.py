@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ray import serve
-from ray.serve import Deployment
+from ray.serve import Application, Deployment
 
 from ray_cluster.config import ClusterConfig, load_cluster_config
 from ray_cluster.embedder_worker import EmbedderWorker
@@ -47,10 +48,16 @@ def _config_from_args(args: dict[str, Any]) -> ClusterConfig:
     return load_cluster_config(Path(path) if path else RaySettings().config)
 
 
-def build_app(config: ClusterConfig | dict[str, Any]) -> serve.Application:
-    """A Serve application; ``config`` may also be Serve's builder args (``config=cluster.yaml``)."""
-    if not isinstance(config, ClusterConfig):
-        config = _config_from_args(config)
+@dataclass(frozen=True)
+class Backends:
+    """The bound deployments behind a gateway: models, embedders, the retriever (over the embedders)."""
+
+    models: dict[str, Application]
+    embedders: dict[str, Application]
+    retrievers: Application | None
+
+
+def build_backends(config: ClusterConfig) -> Backends:
     ray = config.ray
     models = {
         spec.id: _deployment(
@@ -58,7 +65,7 @@ def build_app(config: ClusterConfig | dict[str, Any]) -> serve.Application:
         ).bind(spec, config.serving, config.hub)
         for spec in config.models
     }
-    embedders: dict[str, Any] = {}
+    embedders: dict[str, Application] = {}
     retrievers = None
     if config.retrievers is not None:
         embedders = {
@@ -71,5 +78,13 @@ def build_app(config: ClusterConfig | dict[str, Any]) -> serve.Application:
             retrievers = _deployment(
                 RetrieverWorker, RETRIEVER_DEPLOYMENT, ray.retrievers.deployment_options()
             ).bind(config.hub, config.retrievers, embedders)
-    ingress = _deployment(GatewayIngress, GATEWAY_DEPLOYMENT, ray.gateway.deployment_options())
-    return ingress.bind(config, models, embedders, retrievers)
+    return Backends(models, embedders, retrievers)
+
+
+def build_app(config: ClusterConfig | dict[str, Any]) -> Application:
+    """A Serve application; ``config`` may also be Serve's builder args (``config=cluster.yaml``)."""
+    if not isinstance(config, ClusterConfig):
+        config = _config_from_args(config)
+    backends = build_backends(config)
+    ingress = _deployment(GatewayIngress, GATEWAY_DEPLOYMENT, config.ray.gateway.deployment_options())
+    return ingress.bind(config, backends.models, backends.embedders, backends.retrievers)

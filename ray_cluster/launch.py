@@ -89,6 +89,9 @@ def serve_ray(
         logger.info("signal %d: shutting down", signum)
         stopping.set()
 
+    if settings.ingress == "driver":
+        _serve_from_driver(config, address)
+        return
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     start_ray(config, address)
     try:
@@ -99,3 +102,29 @@ def serve_ray(
         stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _serve_from_driver(config: ClusterConfig, address: str | None) -> None:
+    """The gateway on uvicorn in this process; uvicorn's own SIGINT/SIGTERM handling ends it."""
+    import asyncio
+
+    from ray_cluster.driver_gateway import deploy_backends, serve_gateway
+
+    start_ray(config, address)
+    try:
+        handles = deploy_backends(config)
+        logger.info(
+            "aihub gateway (driver) at http://%s:%d/v1 (%d model(s))",
+            config.ray.host,
+            config.ray.port,
+            len(config.models),
+        )
+        asyncio.run(serve_gateway(config, handles, host=config.ray.host, port=config.ray.port))
+    except SystemExit as exc:
+        # uvicorn re-raises the signal that stopped it once it has shut down, and the handler Ray
+        # installed in this driver turns that into sys.exit(signum): a requested stop, not a failure.
+        if exc.code not in (signal.SIGINT, signal.SIGTERM):
+            raise
+        logger.info("signal %s: shut down", exc.code)
+    finally:
+        stop()

@@ -1,0 +1,93 @@
+"""The gateway's services over Ray Serve handles, and the probe that keeps ``/ready`` honest.
+
+Shared by the two places a gateway runs in Ray mode: the ingress deployment behind Serve's HTTP proxy
+and the gateway served by the driver process itself (``ray.ingress: driver``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from core.errors import AihubError
+from gateway.services import GatewayServices
+from ray_cluster.config import ClusterConfig
+from ray_cluster.embedder_proxy import EmbedderProxy, fetch_embedder_info
+from ray_cluster.engine_proxy import EngineProxy
+from ray_cluster.index_proxy import IndexProviderProxy
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from ray.serve.handle import DeploymentHandle
+
+logger = logging.getLogger(__name__)
+
+READY_PROBE_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class HandleServices:
+    services: GatewayServices
+    engines: Mapping[str, EngineProxy]
+    indexes: IndexProviderProxy | None
+
+
+async def handle_services(
+    config: ClusterConfig,
+    models: Mapping[str, DeploymentHandle[Any]],
+    embedders: Mapping[str, DeploymentHandle[Any]],
+    retrievers: DeploymentHandle[Any] | None,
+) -> HandleServices:
+    from hub.store import LocalStore
+
+    engines = {
+        model_id: EngineProxy(model_id, handle, first_chunk_timeout_s=config.ray.first_chunk_timeout_s)
+        for model_id, handle in models.items()
+    }
+    embedder_proxies = {
+        embedder_id: EmbedderProxy(embedder_id, handle, await fetch_embedder_info(handle, embedder_id))
+        for embedder_id, handle in embedders.items()
+    }
+    default_embedder = config.default_embedder if config.default_embedder in embedder_proxies else None
+    indexes = IndexProviderProxy(retrievers) if retrievers is not None else None
+    if indexes is not None:
+        await indexes.refresh()
+    services = GatewayServices(
+        engines=engines,
+        embedders=embedder_proxies,
+        default_embedder=default_embedder,
+        indexes=indexes,
+        store=LocalStore(config.hub),
+    )
+    return HandleServices(services, engines, indexes)
+
+
+async def probe_readiness(app: FastAPI, backends: HandleServices) -> None:
+    """Forever: ``/ready`` turns 503 while a model has no replica answering, 200 once one does."""
+    was_ready: bool | None = None
+    started = False
+    while True:
+        await asyncio.sleep(READY_PROBE_INTERVAL_S)
+        state = app.state.gateway
+        started = started or state.ready
+        if not started:
+            continue  # the lifespan has not started the engines yet
+        answers = await asyncio.gather(*(engine.ready() for engine in backends.engines.values()))
+        if backends.indexes is not None:
+            with contextlib.suppress(AihubError):  # keeps the last listing while the workers restart
+                await backends.indexes.refresh()
+        ready = all(answers)
+        state.ready = ready
+        if ready != was_ready:
+            down = [mid for mid, ok in zip(backends.engines, answers, strict=True) if not ok]
+            logger.log(
+                logging.INFO if ready else logging.WARNING,
+                "gateway %s%s",
+                "ready" if ready else "not ready, no replica answers for: ",
+                "" if ready else ", ".join(down),
+            )
+            was_ready = ready
