@@ -71,7 +71,9 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
     metrics = GatewayMetrics(settings.latency_buckets)
     tracer, tracer_provider = setup_tracing(settings.tracing)
     resolvers = _resolvers(services, tracer, settings.composition_tag_ttl_s)
-    catalog = ModelCatalog.for_engines(services.engines, settings.model_aliases, resolvers)
+    catalog = ModelCatalog.for_engines(
+        services.engines, settings.model_aliases, resolvers, embedding_models=services.embedders
+    )
     state = GatewayState(settings=settings, services=services, catalog=catalog, metrics=metrics)
 
     @asynccontextmanager

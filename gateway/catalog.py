@@ -90,21 +90,31 @@ class AliasResolver:
 
 
 class ModelCatalog:
-    def __init__(self, resolvers: Iterable[Resolver]) -> None:
+    def __init__(self, resolvers: Iterable[Resolver], embedding_models: Iterable[str] = ()) -> None:
         self._resolvers = tuple(resolvers)
+        self._embedding_models = frozenset(embedding_models)
 
     @classmethod
     def for_engines(
-        cls, engines: Mapping[str, Engine], aliases: Mapping[str, str], extra: Iterable[Resolver] = ()
+        cls,
+        engines: Mapping[str, Engine],
+        aliases: Mapping[str, str],
+        extra: Iterable[Resolver] = (),
+        embedding_models: Iterable[str] = (),
     ) -> ModelCatalog:
         direct = EngineResolver(engines)
-        return cls([direct, AliasResolver(aliases, direct), *extra])
+        return cls([direct, AliasResolver(aliases, direct), *extra], embedding_models)
 
     async def resolve(self, model_id: str) -> Target:
         for resolver in self._resolvers:
             target = await resolver.resolve(model_id)
             if target is not None:
                 return target
+        if model_id in self._embedding_models:
+            raise ModelNotFoundError(
+                f"'{model_id}' is an embedding model, not a generation model: use POST /v1/embeddings.",
+                param="model",
+            )
         raise ModelNotFoundError(
             f"The model '{model_id}' does not exist or you do not have access to it.", param="model"
         )

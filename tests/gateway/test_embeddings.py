@@ -101,3 +101,16 @@ def test_official_openai_client_over_real_http(app: FastAPI, serve, embedder: Mi
     assert len(result.data[0].embedding) == 384
     np.testing.assert_allclose(result.data[0].embedding, floats.data[0].embedding, atol=1e-6)
     assert float(np.dot(result.data[0].embedding, result.data[1].embedding)) > 0.7
+
+
+def test_embedder_is_listed_as_a_model_and_chat_with_it_says_where_to_go(http: TestClient, spec) -> None:
+    listed = http.get("/v1/models").json()
+    spec.check("ListModelsResponse", listed)
+    assert MODEL in [m["id"] for m in listed["data"]]
+    assert http.get(f"/v1/models/{MODEL}").json()["id"] == MODEL
+    chat = http.post(
+        "/v1/chat/completions", json={"model": MODEL, "messages": [{"role": "user", "content": "x"}]}
+    )
+    assert chat.status_code == 404
+    spec.check("ErrorResponse", chat.json())
+    assert "/v1/embeddings" in chat.json()["error"]["message"]
