@@ -28,7 +28,9 @@ class CompoundFilter:
 Filter = ComparisonFilter | CompoundFilter
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs 2.2 µs here against 0.5 µs, and a search builds one
+# per hit, which put the retriever under 0.9x of raw FAISS on single queries. Treat hits as read-only.
+@dataclass(slots=True)
 class SearchHit:
     doc_id: str  # the document id given at ingestion
     chunk_id: str

