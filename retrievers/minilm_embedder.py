@@ -197,6 +197,8 @@ class MiniLMEmbedder:
 
     def close(self) -> None:
         self._batcher.close()
+        # Free the ONNX Runtime session (and its threads) now, not during interpreter shutdown.
+        self._onnx = None
 
 
 def _folder_digest(folder: Path) -> str:
