@@ -24,11 +24,11 @@ DOUBLE_OPTIONS: dict[str, Any] = {"ttft_s": 0.02, "itl_s": 0.005, "tokens": 32}
 
 
 async def _compare(
-    engine: Engine, label: str, base_url: str, model_id: str, specs: list[LoadSpec]
+    engine: Engine, label: str, base_url: str, model_id: str, specs: list[LoadSpec], client: str
 ) -> list[Comparison]:
     await engine.start()
     try:
-        return await compare(label, engine, base_url, model_id, specs)
+        return await compare(label, engine, base_url, model_id, specs, client=client)
     finally:
         await engine.aclose()
 
@@ -54,14 +54,19 @@ def serving(
         bool, typer.Option("--ray", help="Ray Serve mode beside embedded mode (fixed-latency double).")
     ] = False,
     ray_requests: Annotated[int, typer.Option(help="Requests per mode and kind with --ray.", min=10)] = 200,
+    client: Annotated[
+        str, typer.Option(help="HTTP client: lean (bare HTTP/1.1, the default) or aiohttp.")
+    ] = "lean",
 ) -> None:
     """Closed-loop load on the engine directly and through the gateway, in one run."""
     if ctx.invoked_subcommand is not None:
         return
+    if client not in ("lean", "aiohttp"):
+        raise typer.BadParameter(f"{client!r}: choose lean or aiohttp", param_hint="--client")
     if ray:
         from aihub.ray_bench_cli import run_ray_bench
 
-        run_ray_bench(ray_requests, console, json_out)
+        run_ray_bench(ray_requests, console, json_out, client=client)
         return
     from aihub.compose import build_engine, load_all_settings, open_store
     from aihub.default_models import ensure_default_models
@@ -96,8 +101,14 @@ def serving(
                     "prepare_defaults": False,
                 }
             }
+            # Concurrency 1 is paired request by request and gives the overhead figures: more samples.
             specs = [
-                LoadSpec(concurrency=c, requests=c * per_worker[label], max_tokens=tokens) for c in levels
+                LoadSpec(
+                    concurrency=c,
+                    requests=c * per_worker[label] * (6 if label == "double" and c == 1 else 1),
+                    max_tokens=tokens,
+                )
+                for c in levels
             ]
             if label == "double":  # non-streamed requests show the gateway's per-request overhead
                 specs.insert(
@@ -109,7 +120,9 @@ def serving(
             direct_engine = build_engine(model, settings, store)
             with GatewayProcess(gateway_config, work) as gateway:
                 console.print(f"[bold]{label}[/] engine: gateway at {gateway.base_url}")
-                results.extend(asyncio.run(_compare(direct_engine, label, gateway.base_url, model.id, specs)))
+                results.extend(
+                    asyncio.run(_compare(direct_engine, label, gateway.base_url, model.id, specs, client))
+                )
     render(results, console)
     console.print(f"idle gateway RSS without models: [bold]{idle_rss / 2**20:.1f} MB[/]")
     real_levels = {r.spec.concurrency: r.gateway.output_throughput for r in results if r.label == "real"}

@@ -75,10 +75,13 @@ def serve(
     console.print(
         f"[bold green]aihub[/] serving on http://{host}:{port}/v1  (data in {all_settings.app.home})"
     )
+    from gateway.http_protocol import CoalescingHttpToolsProtocol
+
     uvicorn.run(
         web_app,
         host=host,
         port=port,
+        http=CoalescingHttpToolsProtocol,
         log_level=all_settings.app.log_level.lower(),
         access_log=access_log,
         timeout_graceful_shutdown=5,

@@ -11,14 +11,19 @@ from rich.console import Console
 from rich.table import Table
 
 
-def run_ray_bench(requests: int, console: Console, json_out: Path | None = None) -> None:
+def run_ray_bench(
+    requests: int, console: Console, json_out: Path | None = None, *, client: str = "lean"
+) -> None:
     # Ray reads these from the process environment; the CLI is a composition root, so it may set them.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from ray_cluster.bench import measure_ray_vs_embedded
 
-    console.print(f"embedded uvicorn and a local Ray Serve, {requests} requests each, alternating (c=1)")
-    result = asyncio.run(measure_ray_vs_embedded(requests=requests))
+    console.print(
+        f"embedded uvicorn and a local Ray Serve, {requests} requests each, alternating (c=1), "
+        f"{client} client"
+    )
+    result = asyncio.run(measure_ray_vs_embedded(requests=requests, client=client))
     table = Table(title="Ray Serve mode vs embedded mode (fixed-latency double, concurrency 1)")
     for column in ("mode", "stream", "e2el_ms p50", "e2el_ms p99", "ttft_ms p50", "ttft_ms p99"):
         table.add_column(column, justify="right")

@@ -12,6 +12,7 @@ import orjson
 
 from core.chat import ChatMessage, GenerationRequest, SamplingParams
 from core.engine import Engine
+from evals.lean_http import LeanHttpClient
 from evals.report import percentile
 
 
@@ -73,40 +74,78 @@ def direct_runner(engine: Engine, spec: LoadSpec) -> RunOne:
 
 
 def http_runner(session: object, base_url: str, model: str, spec: LoadSpec) -> RunOne:
-    """Streams chat completions through the gateway with aiohttp (a lean client, so the gateway shows)."""
+    """Chat completions through the gateway, streamed or not, timed as they arrive.
+
+    ``session`` is a ``LeanHttpClient`` for ``base_url`` (a bare HTTP/1.1 reader, so the gateway's own
+    cost shows) or an ``aiohttp.ClientSession``.
+    """
+    bodies = [_chat_body(model, text, spec) for text in (spec.prompts or (spec.prompt,))]
+    sent = 0
+
+    def next_body() -> bytes:
+        nonlocal sent
+        sent += 1
+        return bodies[(sent - 1) % len(bodies)]
+
+    if isinstance(session, LeanHttpClient):
+        return _lean_runner(session, spec, next_body)
+    return _aiohttp_runner(session, f"{base_url}/v1/chat/completions", spec, next_body)
+
+
+def _record_event(timing: RequestTiming, line: bytes) -> None:
+    """One SSE line: a content delta is a token arrival; the usage chunk gives the token count."""
+    line = line.strip()
+    if not line.startswith(b"data: ") or line == b"data: [DONE]":
+        return
+    event = orjson.loads(line[6:])
+    choices = event.get("choices") or []
+    if choices and choices[0].get("delta", {}).get("content"):
+        timing.token_times.append(time.perf_counter())
+    usage = event.get("usage")
+    if usage:
+        timing.output_tokens = usage["completion_tokens"]
+
+
+def _record_answer(timing: RequestTiming, body: bytes) -> None:
+    answer = orjson.loads(body)
+    timing.token_times.append(time.perf_counter())
+    timing.output_tokens = answer["usage"]["completion_tokens"]
+
+
+def _lean_runner(client: LeanHttpClient, spec: LoadSpec, next_body: Callable[[], bytes]) -> RunOne:
+    async def run_one() -> RequestTiming:
+        body = next_body()
+        timing = RequestTiming(start=time.perf_counter())
+        async with client.post("/v1/chat/completions", body) as response:
+            if response.status != 200:
+                raise RuntimeError(f"gateway answered {response.status}: {(await response.read())!r}")
+            if spec.stream:
+                async for line in response.iter_lines():
+                    _record_event(timing, line)
+            else:
+                _record_answer(timing, await response.read())
+        _finish(timing)
+        return timing
+
+    return run_one
+
+
+def _aiohttp_runner(session: object, url: str, spec: LoadSpec, next_body: Callable[[], bytes]) -> RunOne:
     import aiohttp
 
     assert isinstance(session, aiohttp.ClientSession)
-    url = f"{base_url}/v1/chat/completions"
-    bodies = [_chat_body(model, text, spec) for text in (spec.prompts or (spec.prompt,))]
-    sent = 0
     headers = {"content-type": "application/json"}
 
     async def run_one() -> RequestTiming:
-        nonlocal sent
-        body = bodies[sent % len(bodies)]
-        sent += 1
         timing = RequestTiming(start=time.perf_counter())
-        async with session.post(url, data=body, headers=headers) as response:
+        async with session.post(url, data=next_body(), headers=headers) as response:
             if response.status != 200:
                 raise RuntimeError(f"gateway answered {response.status}: {await response.text()}")
-            if not spec.stream:
-                answer = orjson.loads(await response.read())
-                timing.token_times.append(time.perf_counter())
-                timing.output_tokens = answer["usage"]["completion_tokens"]
-                _finish(timing)
-                return timing
-            async for raw_line in response.content:
-                line = raw_line.strip()
-                if not line.startswith(b"data: ") or line == b"data: [DONE]":
-                    continue
-                event = orjson.loads(line[6:])
-                choices = event.get("choices") or []
-                if choices and choices[0].get("delta", {}).get("content"):
-                    timing.token_times.append(time.perf_counter())
-                usage = event.get("usage")
-                if usage:
-                    timing.output_tokens = usage["completion_tokens"]
+            if spec.stream:
+                async for raw_line in response.content:
+                    _record_event(timing, raw_line)
+            else:
+                _record_answer(timing, await response.read())
         _finish(timing)
         return timing
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
 
 from core.engine import Engine
+from evals.lean_http import LeanHttpClient
 from evals.loadgen import (
     LoadReport,
     LoadSpec,
@@ -63,16 +65,38 @@ async def _interleaved(
     return summarize(1, direct, spent["direct"]), summarize(1, through, spent["gateway"])
 
 
+@asynccontextmanager
+async def http_client(kind: str, base_url: str) -> AsyncIterator[object]:
+    """``lean``: a bare HTTP/1.1 reader (the default: what the client spends parsing is not the
+    gateway's); ``aiohttp``: the client vLLM's benchmark uses."""
+    if kind == "lean":
+        lean = LeanHttpClient(base_url)
+        try:
+            yield lean
+        finally:
+            await lean.aclose()
+        return
+    if kind != "aiohttp":
+        raise ValueError(f"{kind!r}: the client is lean or aiohttp")
+    import aiohttp
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        yield session
+
+
 async def compare(
-    label: str, engine: Engine, base_url: str, model: str, specs: Sequence[LoadSpec], warmup: int = 4
+    label: str,
+    engine: Engine,
+    base_url: str,
+    model: str,
+    specs: Sequence[LoadSpec],
+    warmup: int = 4,
+    client: str = "lean",
 ) -> list[Comparison]:
     """Each load level after a warm-up of both paths: at concurrency 1 the two paths take turns request by
     request (a paired design); above it, direct runs first, then the gateway."""
-    import aiohttp
-
     results: list[Comparison] = []
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with http_client(client, base_url) as session:
         for spec in specs:
             warm = LoadSpec(
                 concurrency=spec.concurrency,
@@ -82,11 +106,14 @@ async def compare(
                 stream=spec.stream,
             )
             await closed_loop(direct_runner(engine, warm), warm)
-            direct = summarize(spec.concurrency, *await closed_loop(direct_runner(engine, spec), spec))
             await closed_loop(http_runner(session, base_url, model, warm), warm)
-            through = summarize(
-                spec.concurrency, *await closed_loop(http_runner(session, base_url, model, spec), spec)
-            )
+            if spec.concurrency == 1:
+                direct, through = await _interleaved(engine, session, base_url, model, spec)
+            else:
+                direct = summarize(spec.concurrency, *await closed_loop(direct_runner(engine, spec), spec))
+                through = summarize(
+                    spec.concurrency, *await closed_loop(http_runner(session, base_url, model, spec), spec)
+                )
             results.append(Comparison(label=label, spec=spec, direct=direct, gateway=through))
     return results
 

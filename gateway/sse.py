@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,20 @@ class EventStreamResponse(Response):
         self.init_headers({"cache-control": "no-cache", "x-accel-buffering": "no", **(headers or {})})
 
     async def _pump(self, send: Send) -> None:
+        # The head goes out with the first event, in the same loop step: one segment for a server
+        # that coalesces writes (gateway.http_protocol), one wake-up of the client for its first token.
+        start: Message | None = {
+            "type": "http.response.start",
+            "status": self.status_code,
+            "headers": self.raw_headers,
+        }
         async for data in self.events:
+            if start is not None:
+                await send(start)
+                start = None
             await send({"type": "http.response.body", "body": data, "more_body": True})
+        if start is not None:
+            await send(start)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     @staticmethod
@@ -47,9 +59,6 @@ class EventStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await send(
-                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-            )
             pump = asyncio.ensure_future(self._pump(send))
             watch = asyncio.ensure_future(self._watch(receive))
             try:

@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import tempfile
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 
 from evals.loadgen import LoadReport, LoadSpec, RequestTiming, http_runner, summarize
+from evals.serving_bench import http_client
 from gateway.settings import GatewaySettings
 from hub.settings import HubSettings
 from ray_cluster.config import ClusterConfig, ModelSpec
@@ -105,12 +107,20 @@ def _serve_embedded(port: int, options: dict[str, Any]) -> None:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.http_protocol import CoalescingHttpToolsProtocol
     from gateway.services import GatewayServices
     from serving.fixed_latency_engine import FixedLatencyEngineDouble
 
     engine = FixedLatencyEngineDouble(MODEL_ID, **options)
     app = create_app(GatewaySettings(), GatewayServices(engines={MODEL_ID: engine}))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=CoalescingHttpToolsProtocol,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 async def _wait_ready(base_url: str, timeout_s: float = 120.0) -> None:
@@ -127,19 +137,20 @@ async def _wait_ready(base_url: str, timeout_s: float = 120.0) -> None:
 
 
 async def _measure_interleaved(
-    urls: list[str], requests: int, warmup: int, tokens: int
+    urls: list[str], requests: int, warmup: int, tokens: int, client: str = "lean"
 ) -> list[tuple[LoadReport, LoadReport]]:
     """Alternates one request to each gateway, so all see the same load on a shared machine.
 
     Per URL: (non-streamed report, streamed report).
     """
-    import aiohttp
-
     reports: list[list[LoadReport]] = [[] for _ in urls]
-    async with aiohttp.ClientSession() as session:
+    async with AsyncExitStack() as stack:
+        sessions = [await stack.enter_async_context(http_client(client, url)) for url in urls]
         for stream in (False, True):
             spec = LoadSpec(concurrency=1, requests=requests, max_tokens=tokens, stream=stream)
-            runners = [http_runner(session, url, MODEL_ID, spec) for url in urls]
+            runners = [
+                http_runner(session, url, MODEL_ID, spec) for session, url in zip(sessions, urls, strict=True)
+            ]
             timings: list[list[RequestTiming]] = [[] for _ in urls]
             durations = [0.0 for _ in urls]
             for index in range(warmup + requests):
@@ -233,6 +244,7 @@ async def measure_ray_vs_embedded(
     warmup: int = 20,
     double_options: dict[str, Any] | None = None,
     home: Path | None = None,
+    client: str = "lean",
 ) -> RayOverhead:
     """Starts the embedded gateway, then a local Ray (2 CPUs) with the same double; both on loopback.
 
@@ -265,7 +277,7 @@ async def measure_ray_vs_embedded(
                 for url in (embedded_url, ray_url, driver_url):
                     await _wait_ready(url)
                 embedded, serve_proxy, from_driver = await _measure_interleaved(
-                    [embedded_url, ray_url, driver_url], requests, warmup, tokens
+                    [embedded_url, ray_url, driver_url], requests, warmup, tokens, client
                 )
                 floor = await measure_ray_floor()
             finally:

@@ -76,11 +76,20 @@ async def serve_gateway(config: ClusterConfig, handles: BackendHandles, *, host:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.http_protocol import CoalescingHttpToolsProtocol
 
     backends = await handle_services(config, handles.models, handles.embedders, handles.retrievers)
     app = create_app(config.gateway, backends.services)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            http=CoalescingHttpToolsProtocol,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
     )
     probe = asyncio.get_running_loop().create_task(probe_readiness(app, backends))
     try:

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from core.chat import GenerationChunk, GenerationRequest, ModelInfo
 from gateway.app import create_app
+from gateway.http_protocol import CoalescingHttpToolsProtocol
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings
 
@@ -171,7 +172,15 @@ class ServerThread:
     """A real uvicorn server on 127.0.0.1 in a thread."""
 
     def __init__(self, app: FastAPI) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
+        # The protocol `aihub serve` runs, so the openai client tests cover its coalesced writes.
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            http=CoalescingHttpToolsProtocol,
+            log_level="warning",
+            access_log=False,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
