@@ -143,6 +143,7 @@ def retrieval_bench_setup(
     from aihub.default_models import _minilm_folder
     from evals.retrieval_bench import RetrievalBenchSetup
     from gateway.app import create_app
+    from gateway.http_protocol import CoalescingHttpToolsProtocol
     from gateway.services import GatewayServices
     from retrievers.factory import build_embedder
     from retrievers.index_builder import VECTORS_FILE
@@ -195,4 +196,5 @@ def retrieval_bench_setup(
         app=app,
         vector_store_id=BENCH_REF,
         source=source,
+        http_protocol=CoalescingHttpToolsProtocol,
     )

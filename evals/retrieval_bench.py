@@ -46,6 +46,7 @@ class RetrievalBenchSetup:
     app: Any  # an ASGI gateway app that serves vector_store_id
     vector_store_id: str
     source: str = ""  # where the corpus vectors came from (a hub index, the cache, or just embedded)
+    http_protocol: Any = "auto"  # uvicorn's `http=`: the protocol class `aihub serve` runs
     figures: dict[str, float] = field(default_factory=dict)
 
 
@@ -123,10 +124,12 @@ def _recall(found: Sequence[Sequence[str]], truth: Sequence[Sequence[str]]) -> f
 
 
 class _Server:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, http_protocol: Any = "auto") -> None:
         import uvicorn
 
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, http=http_protocol, log_level="warning", access_log=False
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -149,7 +152,7 @@ def _http_latencies(setup: RetrievalBenchSetup, timeout_s: float = 120.0) -> lis
     """The gateway in this process; the client (aiohttp, keep-alive) in its own, as a real one is."""
     body: dict[str, Any] = {"max_num_results": TOP_K, "ranking_options": {"ranker": "dense"}}
     bodies = [{**body, "query": q} for q in setup.queries]
-    with _Server(setup.app) as base_url:
+    with _Server(setup.app, setup.http_protocol) as base_url:
         spec = {"url": f"{base_url}/v1/vector_stores/{setup.vector_store_id}/search", "bodies": bodies}
         done = subprocess.run(
             [sys.executable, "-m", "evals.search_http_client"],

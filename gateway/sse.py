@@ -35,21 +35,12 @@ class EventStreamResponse(Response):
         self.background = None
         self.init_headers({"cache-control": "no-cache", "x-accel-buffering": "no", **(headers or {})})
 
+    def _start(self) -> Message:
+        return {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+
     async def _pump(self, send: Send) -> None:
-        # The head goes out with the first event, in the same loop step: one segment for a server
-        # that coalesces writes (gateway.http_protocol), one wake-up of the client for its first token.
-        start: Message | None = {
-            "type": "http.response.start",
-            "status": self.status_code,
-            "headers": self.raw_headers,
-        }
         async for data in self.events:
-            if start is not None:
-                await send(start)
-                start = None
             await send({"type": "http.response.body", "body": data, "more_body": True})
-        if start is not None:
-            await send(start)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     @staticmethod
@@ -59,6 +50,15 @@ class EventStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
+            # The first event is ready (routes pull the engine's first chunk before building the
+            # response), so head and first event go out in this step: one segment for a server that
+            # coalesces writes (gateway.http_protocol), one wake-up of the client for its first token.
+            first = await anext(self.events, None)
+            await send(self._start())
+            if first is None:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await send({"type": "http.response.body", "body": first, "more_body": True})
             pump = asyncio.ensure_future(self._pump(send))
             watch = asyncio.ensure_future(self._watch(receive))
             try:
