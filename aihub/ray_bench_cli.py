@@ -58,6 +58,12 @@ def run_ray_bench(
             f"[bold]{result.driver_overhead_p50_ms:.2f} ms[/], "
             f"TTFT ratio [bold]{result.driver_ttft_ratio:.3f}[/]"
         )
+    if result.handle is not None:
+        console.print(
+            f"a Serve handle call to the model replica, over the same double in-process (no HTTP): "
+            f"whole answer +{result.handle.unary_ms:.2f} ms, first streamed chunk "
+            f"+{result.handle.first_chunk_ms:.2f} ms"
+        )
     if result.floor is not None:
         console.print(
             f"Ray's own floor here (plain actor, no Serve): call p50 {result.floor.actor_call_ms:.2f} ms, "

@@ -16,7 +16,7 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
@@ -27,6 +27,9 @@ from hub.settings import HubSettings
 from ray_cluster.config import ClusterConfig, ModelSpec
 from ray_cluster.settings import RaySettings, ReplicaSettings
 from serving.settings import ServingSettings
+
+if TYPE_CHECKING:
+    from ray.serve.handle import DeploymentResponseGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,15 @@ class RayFloor:
 
 
 @dataclass(frozen=True)
+class HandleCost:
+    """What a Serve handle call to the model replica adds over the same double called in-process
+    (p50 differences, paired): the Ray part of Ray mode's overhead, without any HTTP."""
+
+    unary_ms: float  # ``generate_final``: the whole answer in one reply
+    first_chunk_ms: float  # a streaming call, until its first chunk
+
+
+@dataclass(frozen=True)
 class RayOverhead:
     embedded_plain: LoadReport
     ray_plain: LoadReport
@@ -52,6 +64,7 @@ class RayOverhead:
     # The same replicas behind the gateway served by a driver process (``ray.ingress: driver``).
     driver_plain: LoadReport | None = None
     driver_stream: LoadReport | None = None
+    handle: HandleCost | None = None
 
     @property
     def driver_overhead_p50_ms(self) -> float | None:
@@ -87,6 +100,9 @@ class RayOverhead:
             "driver_ttft_ratio": self.driver_ttft_ratio,
             "driver_plain": None if self.driver_plain is None else self.driver_plain.as_dict(),
             "driver_stream": None if self.driver_stream is None else self.driver_stream.as_dict(),
+            "handle": None
+            if self.handle is None
+            else {"unary_ms": self.handle.unary_ms, "first_chunk_ms": self.handle.first_chunk_ms},
             "floor": None
             if self.floor is None
             else {"actor_call_ms": self.floor.actor_call_ms, "stream_one_ms": self.floor.stream_one_ms},
@@ -238,6 +254,66 @@ async def measure_ray_floor(calls: int = 200) -> RayFloor:
     return RayFloor(actor_call_ms=figures[0], stream_one_ms=figures[1])
 
 
+async def measure_handle_cost(
+    app_name: str, options: dict[str, Any], calls: int = 100, warmup: int = 10
+) -> HandleCost:
+    """The model deployment's handle against an in-process double with the same options, in turn."""
+    import statistics
+
+    from ray import serve
+
+    from core.chat import ChatMessage, GenerationRequest, SamplingParams
+    from ray_cluster.builder import model_deployment_name
+    from serving.fixed_latency_engine import FixedLatencyEngineDouble
+
+    handle = serve.get_deployment_handle(model_deployment_name(MODEL_ID), app_name)
+    streaming = handle.options(stream=True)
+    local = FixedLatencyEngineDouble(MODEL_ID, **options)
+    await local.start()
+    request = GenerationRequest(
+        request_id="handle-cost",
+        params=SamplingParams(max_tokens=int(options["tokens"]), temperature=0.0),
+        messages=(ChatMessage(role="user", content="How far does a handle call go?"),),
+    )
+
+    async def in_process() -> tuple[float, float]:
+        started = time.perf_counter()
+        stream = local.generate(request)
+        await anext(stream)
+        first = time.perf_counter() - started
+        async for _ in stream:
+            pass
+        return first, time.perf_counter() - started
+
+    async def unary() -> float:
+        started = time.perf_counter()
+        await handle.generate_final.remote(request)
+        return time.perf_counter() - started
+
+    async def first_chunk() -> float:
+        started = time.perf_counter()
+        stream = cast("DeploymentResponseGenerator[Any]", streaming.generate.remote(request))
+        await anext(stream)
+        first = time.perf_counter() - started
+        async for _ in stream:
+            pass
+        return first
+
+    added_unary: list[float] = []
+    added_first: list[float] = []
+    try:
+        for index in range(warmup + calls):
+            local_first, local_all = await in_process()
+            remote_all = await unary()
+            remote_first = await first_chunk()
+            if index >= warmup:
+                added_unary.append((remote_all - local_all) * 1000)
+                added_first.append((remote_first - local_first) * 1000)
+    finally:
+        await local.aclose()
+    return HandleCost(unary_ms=statistics.median(added_unary), first_chunk_ms=statistics.median(added_first))
+
+
 async def measure_ray_vs_embedded(
     *,
     requests: int = 200,
@@ -279,6 +355,7 @@ async def measure_ray_vs_embedded(
                 embedded, serve_proxy, from_driver = await _measure_interleaved(
                     [embedded_url, ray_url, driver_url], requests, warmup, tokens, client
                 )
+                handle = await measure_handle_cost(config.ray.app_name, options, calls=min(100, requests))
                 floor = await measure_ray_floor()
             finally:
                 if driver is not None:
@@ -294,6 +371,7 @@ async def measure_ray_vs_embedded(
         embedded_stream=embedded[1],
         ray_stream=serve_proxy[1],
         floor=floor,
+        handle=handle,
         driver_plain=from_driver[0],
         driver_stream=from_driver[1],
     )

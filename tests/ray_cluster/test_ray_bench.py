@@ -26,3 +26,6 @@ def test_bench_ray_prints_both_modes_and_writes_figures(tmp_path: Path) -> None:
     assert figures["ray_plain"]["median_e2el_ms"] >= 90
     assert figures["ttft_ratio"] > 0.9
     assert 0 < figures["floor"]["actor_call_ms"] < figures["ray_plain"]["median_e2el_ms"]
+    # A handle call crosses to another process: it adds time over the in-process double, never much less.
+    assert "a Serve handle call" in result.stdout
+    assert figures["handle"]["unary_ms"] > -1 and figures["handle"]["first_chunk_ms"] > -1
