@@ -18,6 +18,12 @@ def run_ray_bench(
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from ray_cluster.bench import measure_ray_vs_embedded
+    from ray_cluster.settings import RaySettings
+
+    # This process calls the replicas through handles too (the handle-cost figure): the same Serve
+    # knobs as `aihub serve --ray` gives its driver, set before Serve is imported.
+    for key, value in RaySettings().serve_env.items():
+        os.environ.setdefault(key, value)
 
     console.print(
         f"embedded uvicorn and a local Ray Serve, {requests} requests each, alternating (c=1), "
