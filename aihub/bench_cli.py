@@ -24,11 +24,17 @@ DOUBLE_OPTIONS: dict[str, Any] = {"ttft_s": 0.02, "itl_s": 0.005, "tokens": 32}
 
 
 async def _compare(
-    engine: Engine, label: str, base_url: str, model_id: str, specs: list[LoadSpec], client: str
+    engine: Engine,
+    label: str,
+    base_url: str,
+    model_id: str,
+    specs: list[LoadSpec],
+    client: str,
+    block: int,
 ) -> list[Comparison]:
     await engine.start()
     try:
-        return await compare(label, engine, base_url, model_id, specs, client=client)
+        return await compare(label, engine, base_url, model_id, specs, client=client, block=block)
     finally:
         await engine.aclose()
 
@@ -57,6 +63,14 @@ def serving(
     client: Annotated[
         str, typer.Option(help="HTTP client: lean (bare HTTP/1.1, the default) or aiohttp.")
     ] = "lean",
+    block: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Concurrency 1: direct and gateway take turns in closed-loop blocks of this many "
+            "requests (1: strict turns).",
+        ),
+    ] = 10,
 ) -> None:
     """Closed-loop load on the engine directly and through the gateway, in one run."""
     if ctx.invoked_subcommand is not None:
@@ -121,9 +135,15 @@ def serving(
             with GatewayProcess(gateway_config, work) as gateway:
                 console.print(f"[bold]{label}[/] engine: gateway at {gateway.base_url}")
                 results.extend(
-                    asyncio.run(_compare(direct_engine, label, gateway.base_url, model.id, specs, client))
+                    asyncio.run(
+                        _compare(direct_engine, label, gateway.base_url, model.id, specs, client, block)
+                    )
                 )
     render(results, console)
+    console.print(
+        f"HTTP client: {client}; concurrency 1: direct and gateway alternate in closed-loop blocks of "
+        f"{block} request(s)"
+    )
     console.print(f"idle gateway RSS without models: [bold]{idle_rss / 2**20:.1f} MB[/]")
     real_levels = {r.spec.concurrency: r.gateway.output_throughput for r in results if r.label == "real"}
     if 1 in real_levels and 8 in real_levels:
@@ -136,6 +156,8 @@ def serving(
             json.dumps(
                 {
                     "idle_rss_mb": idle_rss / 2**20,
+                    "client": client,
+                    "concurrency_1_block": block,
                     "runs": [
                         {
                             "engine": r.label,
