@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from core.chat import GenerationChunk, GenerationRequest, ModelInfo
@@ -32,8 +32,12 @@ class EngineProxy:
         *,
         info: ModelInfo | None = None,
         first_chunk_timeout_s: float = 60.0,
+        on_unavailable: Callable[[], None] | None = None,
     ) -> None:
         self._model_id = model_id
+        # Called when a request finds no live replica (one died under it): readiness need not wait
+        # for its next probe, which may only time out after Serve has already started a new replica.
+        self._on_unavailable = on_unavailable
         self._handle = handle
         self._stream_handle = handle.options(stream=True)
         self._info = info or ModelInfo(id=model_id, context_length=0)
@@ -91,7 +95,7 @@ class EngineProxy:
                 yield chunk
             finished = True
         except Exception as exc:
-            mapped = map_ray_error(exc, f"model {self._model_id}")
+            mapped = self._mapped(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
@@ -109,8 +113,14 @@ class EngineProxy:
             response.cancel()  # the client went away: free the replica's batch slot
             raise
         except Exception as exc:
-            mapped = map_ray_error(exc, f"model {self._model_id}")
+            mapped = self._mapped(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
         return chunks
+
+    def _mapped(self, exc: Exception) -> BaseException:
+        mapped = map_ray_error(exc, f"model {self._model_id}")
+        if isinstance(mapped, EngineUnavailableError) and self._on_unavailable is not None:
+            self._on_unavailable()
+        return mapped

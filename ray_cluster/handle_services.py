@@ -34,6 +34,8 @@ class HandleServices:
     services: GatewayServices
     engines: Mapping[str, EngineProxy]
     indexes: IndexProviderProxy | None
+    # Set when a request found a model replica dead: the probe reports not-ready at once.
+    replica_lost: asyncio.Event
 
 
 async def handle_services(
@@ -44,8 +46,14 @@ async def handle_services(
 ) -> HandleServices:
     from hub.store import LocalStore
 
+    replica_lost = asyncio.Event()
     engines = {
-        model_id: EngineProxy(model_id, handle, first_chunk_timeout_s=config.ray.first_chunk_timeout_s)
+        model_id: EngineProxy(
+            model_id,
+            handle,
+            first_chunk_timeout_s=config.ray.first_chunk_timeout_s,
+            on_unavailable=replica_lost.set,
+        )
         for model_id, handle in models.items()
     }
     embedder_proxies = {
@@ -63,24 +71,34 @@ async def handle_services(
         indexes=indexes,
         store=LocalStore(config.hub),
     )
-    return HandleServices(services, engines, indexes)
+    return HandleServices(services, engines, indexes, replica_lost)
 
 
 async def probe_readiness(app: FastAPI, backends: HandleServices) -> None:
-    """Forever: ``/ready`` turns 503 while a model has no replica answering, 200 once one does."""
+    """Forever: ``/ready`` turns 503 while a model has no replica answering, 200 once one does.
+
+    A request that finds a replica dead turns it 503 at once; a probe only says ready again when its
+    whole round passed without such a loss (Serve may restart a replica before a queued probe call
+    would time out, which alone would hide the outage).
+    """
     was_ready: bool | None = None
     started = False
+    lost = backends.replica_lost
     while True:
-        await asyncio.sleep(READY_PROBE_INTERVAL_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(lost.wait(), timeout=READY_PROBE_INTERVAL_S)
         state = app.state.gateway
         started = started or state.ready
         if not started:
             continue  # the lifespan has not started the engines yet
+        if lost.is_set():
+            lost.clear()
+            state.ready = False
         answers = await asyncio.gather(*(engine.ready() for engine in backends.engines.values()))
         if backends.indexes is not None:
             with contextlib.suppress(AihubError):  # keeps the last listing while the workers restart
                 await backends.indexes.refresh()
-        ready = all(answers)
+        ready = all(answers) and not lost.is_set()
         state.ready = ready
         if ready != was_ready:
             down = [mid for mid, ok in zip(backends.engines, answers, strict=True) if not ok]
