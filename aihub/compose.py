@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from aihub.config_file import build_settings, load_config
-from aihub.settings import AppSettings, ModelConfig
+from aihub.settings import AppSettings
 from core.embedder import Embedder
 from core.engine import Engine
 from core.errors import InvalidSpecError
+from core.model_config import ModelConfig, adapter_aliases
 from core.store import ArtifactStore
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings
@@ -61,32 +62,10 @@ def build_engine(config: ModelConfig, settings: AllSettings, store: ArtifactStor
 
 
 def build_engines(config: ModelConfig, settings: AllSettings, store: ArtifactStore) -> dict[str, Engine]:
-    """The model's engine and one per adapter, keyed by served model id (see ``aihub.adapters``)."""
-    from aihub.adapters import resolve_adapters
-    from serving.factory import build_engines as build_serving_engines
+    """The model's engine and one per adapter, keyed by served model id."""
+    from serving.model_engines import build_model_engines
 
-    if config.engine == "fixed-latency":
-        from serving.fixed_latency_engine import FixedLatencyEngineDouble
-
-        if config.adapters:
-            raise InvalidSpecError(f"model {config.id!r}: the fixed-latency double takes no adapters")
-        return {config.id: FixedLatencyEngineDouble(model_id=config.id, **config.options)}
-    if config.ref is None:
-        raise InvalidSpecError(f"model {config.id!r}: engine {config.engine!r} needs a hub reference `ref`")
-    artifact = store.resolve(config.ref)
-    if artifact.spec.get("type", "model") != "model":
-        raise InvalidSpecError(
-            f"model {config.id!r}: {artifact.pinned_ref} is an adapter; "
-            "list it under a base model's `adapters`"
-        )
-    return build_serving_engines(
-        config.id,
-        store.materialize(artifact.pinned_ref),
-        settings.serving,
-        kind=config.engine,
-        digest=artifact.digest,
-        adapters=resolve_adapters(config, artifact, store),
-    )
+    return build_model_engines(config, settings.serving, store)
 
 
 def build_embedder(config: ModelConfig, settings: AllSettings, store: ArtifactStore) -> Embedder:
@@ -138,12 +117,4 @@ def build_embedded_app(settings: AllSettings, console: Console | None = None) ->
         assert embedder_config.ref is not None
         embedder_ref = store.resolve(embedder_config.ref).pinned_ref
         ensure_demo(store, services.embedders[services.default_embedder], embedder_ref, console)
-    return create_app(with_adapter_aliases(settings.gateway, settings.app), services)
-
-
-def with_adapter_aliases(gateway: GatewaySettings, app: AppSettings) -> GatewaySettings:
-    """Gateway settings whose aliases include each adapter's hub form; the operator's own ones win."""
-    from aihub.adapters import adapter_aliases
-
-    aliases = {**adapter_aliases(app.models), **gateway.model_aliases}
-    return gateway.model_copy(update={"model_aliases": aliases})
+    return create_app(settings.gateway.with_aliases(adapter_aliases(settings.app.models)), services)

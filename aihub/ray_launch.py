@@ -25,7 +25,7 @@ def serve_on_ray(
     # Ray reads these from the process environment; this is the composition root, so it may set them.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    from ray_cluster.config import ClusterConfig, ModelSpec
+    from ray_cluster.config import ClusterConfig
     from ray_cluster.settings import RaySettings
 
     settings = load_all_settings(config_path)
@@ -40,8 +40,8 @@ def serve_on_ray(
         serving=settings.serving,
         hub=settings.hub,
         retrievers=settings.retrievers,
-        models=tuple(ModelSpec.model_validate(m.model_dump()) for m in settings.app.models),
-        embedders=tuple(ModelSpec.model_validate(m.model_dump()) for m in settings.app.embedders),
+        models=settings.app.models,
+        embedders=settings.app.embedders,
         default_embedder=settings.app.default_embedder,
     )
     # Serve reads its knobs when it is imported: the driver's own handles (ingress: driver) get the

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.model_config import ModelConfig
 
 DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
 DEFAULT_CHAT_MODEL_REF = "models/smollm2-135m-instruct:latest"
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 DEFAULT_EMBEDDER_REF = "models/all-minilm-l6-v2:latest"
-
-
-class ModelConfig(BaseModel):
-    """One served model id and where its engine comes from."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str
-    ref: str | None = None  # hub reference of the weights (engines: transformers, vllm)
-    engine: Literal["auto", "transformers", "vllm", "openai", "fixed-latency"] = "auto"
-    upstreams: tuple[str, ...] = ()  # OpenAI-compatible base URLs (engine: openai)
-    options: dict[str, Any] = Field(default_factory=dict)  # engine-specific keyword arguments
-    # Hub references of LoRA adapters bound to ``ref``; each is served as ``<id>+<adapter name>``.
-    adapters: tuple[str, ...] = ()
 
 
 class AppSettings(BaseSettings):

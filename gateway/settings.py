@@ -24,6 +24,11 @@ class GatewaySettings(BaseSettings):
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     # Seconds a resolved tag (rag/<name>:<tag>) is trusted before the hub is asked again.
     composition_tag_ttl_s: float = Field(default=1.0, ge=0.0)
+
+    def with_aliases(self, defaults: dict[str, str]) -> GatewaySettings:
+        """These settings with ``defaults`` added to the aliases; the operator's own aliases win."""
+        return self.model_copy(update={"model_aliases": {**defaults, **self.model_aliases}})
+
     # Histogram buckets (seconds) for request latency and time to first token.
     latency_buckets: tuple[float, ...] = (
         0.005,

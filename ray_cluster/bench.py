@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
+from core.model_config import ModelConfig
 from evals.loadgen import LoadReport, LoadSpec, RequestTiming, http_runner, summarize
 from evals.serving_bench import http_client
 from gateway.settings import GatewaySettings
 from hub.settings import HubSettings
-from ray_cluster.config import ClusterConfig, ModelSpec
+from ray_cluster.config import ClusterConfig
 from ray_cluster.settings import RaySettings, ReplicaSettings
 from serving.settings import ServingSettings
 
@@ -212,7 +213,7 @@ def ray_bench_config(home: Path, port: int, options: dict[str, Any]) -> ClusterC
         gateway=GatewaySettings(),
         serving=ServingSettings(),
         hub=HubSettings(home=home),
-        models=(ModelSpec(id=MODEL_ID, engine="fixed-latency", options=options),),
+        models=(ModelConfig(id=MODEL_ID, engine="fixed-latency", options=options),),
     )
 
 

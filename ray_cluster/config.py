@@ -21,13 +21,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from pydantic_settings import BaseSettings
 
 from core.errors import InvalidSpecError
+from core.model_config import ModelConfig, adapter_aliases
 from gateway.settings import GatewaySettings
 from hub.settings import HubSettings
 from ray_cluster.settings import RaySettings
@@ -38,26 +39,14 @@ SECTIONS = ("app", "gateway", "serving", "hub", "retrievers", "ray")
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
-class ModelSpec(BaseModel):
-    """One served model (or embedder) id and where its engine comes from (aihub's ``ModelConfig`` shape)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    id: str
-    ref: str | None = None
-    engine: Literal["auto", "transformers", "vllm", "openai", "fixed-latency"] = "auto"
-    upstreams: tuple[str, ...] = ()
-    options: dict[str, Any] = Field(default_factory=dict)
-
-
 class AppSection(BaseModel):
     """The part of the ``app`` section a Ray application needs."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     home: Path | None = None
-    models: tuple[ModelSpec, ...] = ()
-    embedders: tuple[ModelSpec, ...] = ()
+    models: tuple[ModelConfig, ...] = ()
+    embedders: tuple[ModelConfig, ...] = ()
     default_embedder: str | None = None
 
 
@@ -69,10 +58,14 @@ class ClusterConfig:
     gateway: GatewaySettings
     serving: ServingSettings
     hub: HubSettings
-    models: tuple[ModelSpec, ...]
+    models: tuple[ModelConfig, ...]
     retrievers: RetrieverSettings | None = None  # None: no embedders or indices in this cluster
-    embedders: tuple[ModelSpec, ...] = ()
+    embedders: tuple[ModelConfig, ...] = ()
     default_embedder: str | None = None
+
+    def gateway_settings(self) -> GatewaySettings:
+        """The gateway section with each adapter's hub form as an alias of its served id."""
+        return self.gateway.with_aliases(adapter_aliases(self.models))
 
     def __post_init__(self) -> None:
         ids = [spec.id for spec in self.models]

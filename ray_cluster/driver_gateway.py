@@ -79,7 +79,7 @@ async def serve_gateway(config: ClusterConfig, handles: BackendHandles, *, host:
     from gateway.http_protocol import CoalescingHttpToolsProtocol
 
     backends = await handle_services(config, handles.models, handles.embedders, handles.retrievers)
-    app = create_app(config.gateway, backends.services)
+    app = create_app(config.gateway_settings(), backends.services)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

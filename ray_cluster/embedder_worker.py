@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from core.embedder import Embedder, EmbedderInfo, EmbeddingInput, Embeddings
 from core.errors import InvalidSpecError
+from core.model_config import ModelConfig
 from hub.settings import HubSettings
-from ray_cluster.config import ModelSpec
 from retrievers.settings import RetrieverSettings
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 
-def build_embedder(spec: ModelSpec, hub: HubSettings, retrievers: RetrieverSettings) -> Embedder:
+def build_embedder(spec: ModelConfig, hub: HubSettings, retrievers: RetrieverSettings) -> Embedder:
     if spec.ref is None:
         raise InvalidSpecError(f"embedder {spec.id!r} needs a hub reference `ref`")
     from hub.store import LocalStore
@@ -31,7 +31,7 @@ def build_embedder(spec: ModelSpec, hub: HubSettings, retrievers: RetrieverSetti
 
 
 class EmbedderWorker:
-    def __init__(self, spec: ModelSpec, hub: HubSettings, retrievers: RetrieverSettings) -> None:
+    def __init__(self, spec: ModelConfig, hub: HubSettings, retrievers: RetrieverSettings) -> None:
         self._embedder = build_embedder(spec, hub, retrievers)
 
     def info(self) -> EmbedderInfo:

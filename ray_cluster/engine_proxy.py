@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 
 class EngineProxy:
-    """An ``Engine`` whose ``generate`` runs in a ``ModelReplica`` deployment."""
+    """An ``Engine`` whose ``generate`` runs in a ``ModelReplica`` deployment, under served id ``model_id``
+    (the replica's base model or one of its adapters)."""
 
     def __init__(
         self,
@@ -54,7 +55,7 @@ class EngineProxy:
     async def start(self) -> None:
         """Fetch the model's info from a replica (the replica loaded its engine before taking calls)."""
         try:
-            self._info = await self._handle.info.remote()
+            self._info = await self._handle.info.remote(self._model_id)
         except Exception as exc:
             raise map_ray_error(exc, f"model {self._model_id}") from exc
 
@@ -64,7 +65,7 @@ class EngineProxy:
     async def ready(self) -> bool:
         """Whether a replica answers now (for readiness probes)."""
         try:
-            await asyncio.wait_for(self._handle.info.remote(), timeout=2.0)
+            await asyncio.wait_for(self._handle.info.remote(self._model_id), timeout=2.0)
         except Exception:
             return False
         return True
@@ -74,7 +75,7 @@ class EngineProxy:
             for chunk in await self._generate_final(request):
                 yield chunk
             return
-        call = self._stream_handle.generate.remote(request)
+        call = self._stream_handle.generate.remote(request, self._model_id)
         stream = cast("DeploymentResponseGenerator[GenerationChunk]", call)
         finished = False
         try:
@@ -106,7 +107,7 @@ class EngineProxy:
     async def _generate_final(self, request: GenerationRequest) -> list[GenerationChunk]:
         """One unary call for a caller that wants the whole result: a streamed reply costs Ray one
         message per chunk, about half a millisecond each on a small machine."""
-        response = self._handle.generate_final.remote(request)
+        response = self._handle.generate_final.remote(request, self._model_id)
         try:
             chunks: list[GenerationChunk] = await response
         except asyncio.CancelledError:

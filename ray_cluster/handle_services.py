@@ -47,14 +47,16 @@ async def handle_services(
     from hub.store import LocalStore
 
     replica_lost = asyncio.Event()
+    served = {model.id: model.served_ids() for model in config.models}
     engines = {
-        model_id: EngineProxy(
-            model_id,
+        served_id: EngineProxy(
+            served_id,
             handle,
             first_chunk_timeout_s=config.ray.first_chunk_timeout_s,
             on_unavailable=replica_lost.set,
         )
         for model_id, handle in models.items()
+        for served_id in served.get(model_id, (model_id,))
     }
     embedder_proxies = {
         embedder_id: EmbedderProxy(embedder_id, handle, await fetch_embedder_info(handle, embedder_id))

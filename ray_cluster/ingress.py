@@ -42,7 +42,7 @@ class GatewayIngress:
     def __serve_build_asgi_app__(self) -> FastAPI:
         from gateway.app import create_app
 
-        self._app = create_app(self._config.gateway, self._backends.services)
+        self._app = create_app(self._config.gateway_settings(), self._backends.services)
         self._probe = asyncio.get_running_loop().create_task(probe_readiness(self._app, self._backends))
         return self._app
 

@@ -1,4 +1,5 @@
-"""A model replica deployment: one engine, built and started inside the replica's process."""
+"""A model replica deployment: one configured model's engines (the base and its LoRA adapters), built and
+started inside the replica's process."""
 
 from __future__ import annotations
 
@@ -8,64 +9,59 @@ from contextlib import aclosing
 
 from core.chat import GenerationChunk, GenerationRequest, ModelInfo
 from core.engine import Engine
-from core.errors import InvalidSpecError
+from core.errors import ModelNotFoundError
+from core.model_config import ModelConfig
 from hub.settings import HubSettings
-from ray_cluster.config import ModelSpec
 from serving.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
-
-
-def build_model_engine(spec: ModelSpec, serving: ServingSettings, hub: HubSettings) -> Engine:
-    """The engine ``spec`` names; weights come from the hub (a shared folder on a cluster)."""
-    if spec.engine == "fixed-latency":
-        from serving.fixed_latency_engine import FixedLatencyEngineDouble
-
-        return FixedLatencyEngineDouble(model_id=spec.id, **spec.options)
-    if spec.ref is None:
-        raise InvalidSpecError(f"model {spec.id!r}: engine {spec.engine!r} needs a hub reference `ref`")
-    from hub.store import LocalStore
-    from serving.factory import build_engine
-
-    store = LocalStore(hub)
-    artifact = store.resolve(spec.ref)
-    return build_engine(
-        spec.id, store.materialize(artifact.pinned_ref), serving, kind=spec.engine, digest=artifact.digest
-    )
 
 
 class ModelReplica:
     """Serve deployment class (wrapped by ``serve.deployment`` in the builder).
 
     The constructor loads the weights, so Serve counts the replica as running only once it can serve.
+    Adapters of a vLLM model share the base engine (multi-LoRA); callers name the served id they want.
     """
 
-    async def __init__(self, spec: ModelSpec, serving: ServingSettings, hub: HubSettings) -> None:  # type: ignore[misc]  # Serve awaits async constructors
-        self._engine = build_model_engine(spec, serving, hub)
-        await self._engine.start()
-        self._active = 0
-        logger.info("model replica of %s ready", spec.id)
+    async def __init__(self, config: ModelConfig, serving: ServingSettings, hub: HubSettings) -> None:  # type: ignore[misc]  # Serve awaits async constructors
+        from hub.store import LocalStore
+        from serving.model_engines import build_model_engines
 
-    def info(self) -> ModelInfo:
-        return self._engine.info
+        self._engines: dict[str, Engine] = build_model_engines(config, serving, LocalStore(hub))
+        for engine in self._engines.values():
+            await engine.start()  # idempotent: adapter views start their shared base
+        self._active = 0
+        logger.info("model replica of %s ready", ", ".join(self._engines))
+
+    def _engine(self, model_id: str) -> Engine:
+        engine = self._engines.get(model_id)
+        if engine is None:
+            raise ModelNotFoundError(f"this replica serves {sorted(self._engines)}, not {model_id!r}")
+        return engine
+
+    def info(self, model_id: str) -> ModelInfo:
+        return self._engine(model_id).info
 
     def active_generations(self) -> int:
         """Generations running in this replica now (a cancelled one stops counting at once)."""
         return self._active
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    async def generate(self, request: GenerationRequest, model_id: str) -> AsyncIterator[GenerationChunk]:
+        engine = self._engine(model_id)
         self._active += 1
         try:
             # aclosing: when the caller cancels, the engine's generator is closed and its slot freed.
-            async with aclosing(self._engine.generate(request)) as stream:  # type: ignore[type-var]
+            async with aclosing(engine.generate(request)) as stream:  # type: ignore[type-var]
                 async for chunk in stream:
                     yield chunk
         finally:
             self._active -= 1
 
-    async def generate_final(self, request: GenerationRequest) -> list[GenerationChunk]:
+    async def generate_final(self, request: GenerationRequest, model_id: str) -> list[GenerationChunk]:
         """The whole generation in one reply: one message back instead of one per chunk."""
-        return [chunk async for chunk in self.generate(request)]
+        return [chunk async for chunk in self.generate(request, model_id)]
 
     async def __del__(self) -> None:
-        await self._engine.aclose()
+        for engine in self._engines.values():
+            await engine.aclose()

@@ -21,7 +21,7 @@ import torch
 from core.chat import FinishReason
 from core.errors import AihubError, EngineError, EngineUnavailableError
 from serving.detokenizer import IncrementalDetokenizer
-from serving.kv_batch import KVBatch
+from serving.kv_batch import KVBatch, cache_keyword
 from serving.sampling import TokenSampler
 from serving.stop_matcher import StopMatcher
 
@@ -89,7 +89,8 @@ class BatchScheduler:
         self._inbox: queue.SimpleQueue[Sequence | None] = queue.SimpleQueue()
         self._waiting: list[Sequence] = []
         self._rows: list[Sequence] = []  # aligned with the batch's rows
-        self._batch = KVBatch(model.config)
+        self._cache_keyword = cache_keyword(model)
+        self._batch = KVBatch(model.config, self._cache_keyword)
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.stats = SchedulerStats()
@@ -177,9 +178,9 @@ class BatchScheduler:
         output = self._model(
             input_ids=torch.tensor([seq.prompt_ids], dtype=torch.long),
             position_ids=torch.arange(length, dtype=torch.long).unsqueeze(0),
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **{self._cache_keyword: cache},
         )
         self.stats.prefills += 1
         token = seq.sampler.sample(output.logits[0, -1])

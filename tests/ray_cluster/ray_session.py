@@ -11,9 +11,10 @@ import httpx
 import psutil
 
 from aihub.gateway_process import free_port
+from core.model_config import ModelConfig
 from gateway.settings import GatewaySettings
 from hub.settings import HubSettings
-from ray_cluster.config import ClusterConfig, ModelSpec
+from ray_cluster.config import ClusterConfig
 from ray_cluster.settings import RaySettings, ReplicaSettings
 from serving.settings import ServingSettings
 
@@ -22,9 +23,9 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 SMALL = ReplicaSettings(num_cpus=0.1, health_check_period_s=1.0)
 
 
-def double_spec(model_id: str, **options: float) -> ModelSpec:
+def double_spec(model_id: str, **options: float) -> ModelConfig:
     """A `FixedLatencyEngineDouble` model (a stand-in for a GPU engine), by default 20 ms TTFT, 5 ms/token."""
-    return ModelSpec(
+    return ModelConfig(
         id=model_id,
         engine="fixed-latency",
         options={"ttft_s": 0.02, "itl_s": 0.005, "tokens": 16, **options},
@@ -33,7 +34,7 @@ def double_spec(model_id: str, **options: float) -> ModelSpec:
 
 def cluster_config(
     home: str,
-    models: Iterable[ModelSpec],
+    models: Iterable[ModelConfig],
     replicas: dict[str, ReplicaSettings] | None = None,
     port: int | None = None,
 ) -> ClusterConfig:
@@ -77,7 +78,7 @@ class RaySession:
     pids: set[int] = field(default_factory=set)
     _saved_env: dict[str, str | None] = field(default_factory=dict)
 
-    def start(self) -> RaySession:
+    def start(self, ready_timeout_s: float = 60.0) -> RaySession:
         from ray_cluster.launch import deploy, start_ray
 
         for key, value in RAY_ENV.items():
@@ -87,7 +88,7 @@ class RaySession:
         try:
             self.pids = _ray_processes()
             self.base_url = deploy(self.config, host="127.0.0.1", port=self.config.ray.port)
-            self.wait_ready()
+            self.wait_ready(ready_timeout_s)
             self.pids |= _ray_processes()
         except BaseException:
             self.shutdown()

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from core.chat import ChatMessage, GenerationRequest, SamplingParams
-from ray_cluster.config import ModelSpec
+from core.model_config import ModelConfig
 from ray_cluster.settings import ReplicaSettings
 from serving.settings import ServingSettings
 
@@ -84,7 +84,7 @@ def session(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     import_model_folder(store, "models/smollm2", smollm2_path, context_length=8192)
     import_model_folder(store, "models/minilm", _minilm_folder(), context_length=256)
     _push_rag_pipeline(store, home / "index-build")
-    spec = ModelSpec(id="smollm2", ref="models/smollm2:latest", engine="transformers")
+    spec = ModelConfig(id="smollm2", ref="models/smollm2:latest", engine="transformers")
     config = H.cluster_config(str(home), [spec], replicas={"smollm2": ReplicaSettings(num_cpus=0.5)})
     # One torch thread each: the machine has two cores, shared with the Ray processes.
     config = type(config)(
@@ -92,7 +92,7 @@ def session(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             **config.__dict__,
             "serving": ServingSettings(max_batch_size=4, torch_threads=1),
             "retrievers": RetrieverSettings(torch_threads=1, work_dir=home / "retrievers"),
-            "embedders": (ModelSpec(id="all-minilm-l6-v2", ref="models/minilm:latest"),),
+            "embedders": (ModelConfig(id="all-minilm-l6-v2", ref="models/minilm:latest"),),
             "default_embedder": "all-minilm-l6-v2",
         }
     )

@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from serving.kv_batch import KVBatch  # noqa: E402
+from serving.kv_batch import KVBatch, cache_keyword  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +28,15 @@ def prefill(model, batch: KVBatch, ids: list[int]):
     out = model(
         input_ids=torch.tensor([ids]),
         position_ids=torch.arange(len(ids)).unsqueeze(0),
-        past_key_values=cache,
         use_cache=True,
+        **{cache_keyword(model): cache},
     )
     return cache, int(out.logits[0, -1].argmax())
 
 
 def alone(model, ids: list[int], steps: int) -> list[torch.Tensor]:
     """Last-position logits of ``steps`` greedy decode steps for one unpadded sequence."""
-    batch = KVBatch(model.config)
+    batch = KVBatch(model.config, cache_keyword(model))
     cache, token = prefill(model, batch, ids)
     batch.add(cache, len(ids), token)
     rows = []
@@ -51,7 +51,7 @@ def alone(model, ids: list[int], steps: int) -> list[torch.Tensor]:
 def test_joining_and_leaving_rows_keeps_each_rows_logits(tiny_llama) -> None:
     prompts = [[1, 2, 3, 4, 5, 6, 7], [9, 8], [3, 3, 3, 3]]
     expected = [alone(tiny_llama, ids, 6) for ids in prompts]
-    batch = KVBatch(tiny_llama.config)
+    batch = KVBatch(tiny_llama.config, cache_keyword(tiny_llama))
     got: list[list[torch.Tensor]] = [[], [], []]
     rows = [0]  # which prompt each batch row holds
     cache, token = prefill(tiny_llama, batch, prompts[0])

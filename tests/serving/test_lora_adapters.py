@@ -4,10 +4,8 @@ hub, served by the transformers engine (adapter merged), composed by ``aihub.com
 
 from __future__ import annotations
 
-import threading
-import time
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from aihub.adapters import adapter_aliases
-from aihub.compose import AllSettings, build_services, with_adapter_aliases
-from aihub.settings import AppSettings, ModelConfig
-from core.chat import GenerationChunk, GenerationRequest, ModelInfo, SamplingParams
+from aihub.compose import AllSettings, build_services
+from aihub.settings import AppSettings
+from core.chat import GenerationRequest, SamplingParams
 from core.engine import Engine
 from core.errors import InvalidSpecError
+from core.model_config import ModelConfig, adapter_aliases
 from gateway.settings import GatewaySettings
 from hub.adapter_import import import_adapter_folder
 from hub.model_import import import_model_folder
@@ -28,9 +26,9 @@ from hub.settings import HubSettings
 from hub.store import LocalStore
 from retrievers.settings import RetrieverSettings
 from serving.factory import AdapterSource, build_engines
-from serving.lora_view import LoraAdapterView
 from serving.settings import ServingSettings
 from serving.transformers_engine import PEFT_PROBE_WARNING
+from tests.support.server_thread import ServerThread
 
 WORDS = tuple(
     [
@@ -267,9 +265,8 @@ def test_adapter_aliases_name_the_hub_form() -> None:
     assert adapter_aliases([TINY]) == {
         "models/tiny-llama+adapters/pirate:latest": "tiny-llama+adapters/pirate"
     }
-    gateway = with_adapter_aliases(
-        GatewaySettings(model_aliases={"pirate": "tiny-llama+adapters/pirate"}),
-        AppSettings(models=(TINY,)),
+    gateway = GatewaySettings(model_aliases={"pirate": "tiny-llama+adapters/pirate"}).with_aliases(
+        adapter_aliases([TINY])
     )
     assert gateway.model_aliases == {
         "models/tiny-llama+adapters/pirate:latest": "tiny-llama+adapters/pirate",
@@ -277,41 +274,16 @@ def test_adapter_aliases_name_the_hub_form() -> None:
     }
 
 
-class _ServerThread:
-    """A real uvicorn server on 127.0.0.1 in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            assert self.thread.is_alive(), "uvicorn exited"
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
 def http_server(tmp_path: Path, tiny: TinyModels) -> Iterator[str]:
     from gateway.app import create_app
 
     settings = _settings(tmp_path, (TINY,))
-    gateway = with_adapter_aliases(
-        GatewaySettings(model_aliases={"pirate": "tiny-llama+adapters/pirate"}), settings.app
+    gateway = GatewaySettings(model_aliases={"pirate": "tiny-llama+adapters/pirate"}).with_aliases(
+        adapter_aliases(settings.app.models)
     )
     app = create_app(gateway, build_services(settings, _store(tmp_path, tiny)))
-    with _ServerThread(app) as url:
+    with ServerThread(app) as url:
         yield url
 
 
@@ -340,67 +312,3 @@ def test_openai_client_names_the_adapter(http_server: str) -> None:
     )
     assert chat.model == "tiny-llama+adapters/pirate"
     assert chat.usage is not None and chat.usage.completion_tokens >= 1
-
-
-class MultiLoraEngineDouble:
-    """Stands in for vLLM (GPU only): records which adapter each request asked for."""
-
-    def __init__(self) -> None:
-        self.adapters: list[str | None] = []
-        self.started = 0
-
-    @property
-    def info(self) -> ModelInfo:
-        return ModelInfo(
-            id="base", context_length=4096, digest="sha256:" + "a" * 64, metadata={"engine": "x"}
-        )
-
-    async def generate(
-        self, request: GenerationRequest, adapter: str | None = None
-    ) -> AsyncIterator[GenerationChunk]:
-        self.adapters.append(adapter)
-        yield GenerationChunk(
-            text=f"via {adapter}", finish_reason="stop", prompt_tokens=1, completion_tokens=1
-        )
-
-    async def start(self) -> None:
-        self.started += 1
-
-    async def aclose(self) -> None:
-        raise AssertionError("a view must not close the shared base engine")
-
-
-async def test_lora_view_forwards_its_adapter_to_the_shared_engine() -> None:
-    base = MultiLoraEngineDouble()
-    view = LoraAdapterView(base, "base+adapters/pirate", "pirate-lora", digest="sha256:" + "b" * 64)
-    assert isinstance(view, Engine)
-    assert (view.info.id, view.info.digest, view.info.context_length) == (
-        "base+adapters/pirate",
-        "sha256:" + "b" * 64,
-        4096,
-    )
-    assert view.info.metadata == {"engine": "x", "adapter": "pirate-lora", "base": "base"}
-    await view.start()
-    request = GenerationRequest(request_id="r", params=SamplingParams(), prompt="hi")
-    assert [chunk.text async for chunk in view.generate(request)] == ["via pirate-lora"]
-    assert (base.adapters, base.started) == (["pirate-lora"], 1)
-    await view.aclose()
-
-
-def test_vllm_kind_serves_every_adapter_on_one_base_engine(tmp_path: Path) -> None:
-    from serving.vllm_engine import VllmEngine
-
-    adapters = [
-        AdapterSource("m+adapters/a", tmp_path / "a", "sha256:" + "2" * 64),
-        AdapterSource("m+adapters/b", tmp_path / "b", "sha256:" + "3" * 64),
-    ]
-    engines = build_engines(
-        "m", tmp_path, SETTINGS, kind="vllm", digest="sha256:" + "1" * 64, adapters=adapters
-    )
-    base = engines["m"]
-    assert isinstance(base, VllmEngine)
-    assert base._adapters == {"m+adapters/a": tmp_path / "a", "m+adapters/b": tmp_path / "b"}
-    for source in adapters:
-        view = engines[source.model_id]
-        assert isinstance(view, LoraAdapterView) and view._base is base
-        assert view.info.digest == source.digest and view.info.metadata["adapter"] == source.model_id

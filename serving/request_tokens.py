@@ -1,0 +1,51 @@
+"""A generation request as prompt token ids, and the number of new tokens it may have.
+
+Both local engines (transformers and vLLM) tokenize with the model folder's own Hugging Face tokenizer
+and check requests the same way, so they see the same prompt and refuse the same requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.chat import GenerationRequest
+from core.errors import ContextLengthExceededError, InvalidRequestError
+from serving.chat_messages import template_messages
+
+
+def prompt_token_ids(tokenizer: Any, request: GenerationRequest) -> list[int]:
+    """Chat messages through the tokenizer's chat template, or a raw prompt as it is."""
+    if request.messages is not None:
+        template = tokenizer.chat_template or ""
+        ids = tokenizer.apply_chat_template(
+            template_messages(request.messages, knows_developer="developer" in template),
+            tools=list(request.tools) or None,
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=False,
+        )
+        return [int(token) for token in ids]
+    if request.prompt is None:
+        raise InvalidRequestError("a generation needs messages or a prompt", param="messages")
+    return [int(token) for token in tokenizer.encode(request.prompt, add_special_tokens=False)]
+
+
+def new_token_budget(request: GenerationRequest, prompt_tokens: int, context_length: int) -> int:
+    """How many tokens the request may generate; raises when it is malformed or exceeds the context."""
+    params = request.params
+    wanted = params.max_tokens
+    if wanted is not None and wanted < 1:
+        raise InvalidRequestError("max_tokens must be at least 1", param="max_tokens")
+    if params.temperature < 0:
+        raise InvalidRequestError("temperature must not be negative", param="temperature")
+    if not 0 < params.top_p <= 1:
+        raise InvalidRequestError("top_p must be in (0, 1]", param="top_p")
+    if prompt_tokens == 0:
+        raise InvalidRequestError("the prompt is empty", param="prompt")
+    if prompt_tokens >= context_length or (wanted is not None and prompt_tokens + wanted > context_length):
+        raise ContextLengthExceededError(
+            f"this model's maximum context length is {context_length} tokens; the prompt has "
+            f"{prompt_tokens} tokens and {wanted or 0} more were requested",
+            param="messages" if request.messages is not None else "prompt",
+        )
+    return wanted if wanted is not None else context_length - prompt_tokens
