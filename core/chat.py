@@ -49,6 +49,11 @@ class GenerationRequest:
     # The caller wants the whole result, not a token stream (vLLM's FINAL_ONLY output kind). Engines
     # still yield chunks; one in another process may then send them all in one message.
     final_only: bool = False
+    # The output must be JSON valid against this schema (OpenAI's ``response_format``). Only engines
+    # whose ``ModelInfo.structured_output`` is true take it; the others refuse the request.
+    json_schema: Mapping[str, Any] | None = None
+    # Request-level options of pipelines and agents (the body's ``aihub`` object); engines ignore them.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,4 +77,6 @@ class ModelInfo:
     created: int = 0
     owned_by: str = "aihub"
     digest: str | None = None  # hub digest of the model artifact the engine serves, when known
+    # Whether generate honours ``GenerationRequest.json_schema`` (constrained decoding).
+    structured_output: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)

@@ -13,17 +13,25 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry import trace
 
 from core.chat import ChatMessage, FinishReason, GenerationChunk, GenerationRequest, ModelInfo, ToolCall
 from core.engine import Engine
+from core.errors import InvalidRequestError
 from core.retrieval import Retriever
 from gateway import tracing
 from gateway.composed_chunk import ComposedChunk
 from gateway.retrieval_step import RetrievalSettings, citation, retrieve
-from gateway.tool_calls import as_hermes_messages, parse_tool_calls, tools_system_prompt
+from gateway.tool_calls import (
+    as_hermes_messages,
+    decode_tool_call,
+    format_tool_call,
+    parse_tool_calls,
+    tool_call_schema,
+    tools_system_prompt,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +73,7 @@ class AgentPlan:
     search_tools: tuple[SearchTool, ...]
     max_steps: int
     client_tools: tuple[Mapping[str, Any], ...] = ()  # OpenAI tool schemas the agent declares, run by clients
+    tool_choice: Literal["auto", "required"] = "auto"  # required: step 0 is held to a tool call
 
 
 @dataclass
@@ -121,7 +130,11 @@ class AgentEngine:
         return head + as_hermes_messages(rest)
 
     async def _generate(
-        self, messages: list[ChatMessage], request: GenerationRequest, step: int
+        self,
+        messages: list[ChatMessage],
+        request: GenerationRequest,
+        step: int,
+        json_schema: Mapping[str, Any] | None,
     ) -> tuple[str, str | None, int, int]:
         # Each step's output is parsed whole (for tool calls), so it is asked for whole.
         generation = GenerationRequest(
@@ -129,6 +142,7 @@ class AgentEngine:
             params=request.params,
             messages=tuple(messages),
             final_only=True,
+            json_schema=json_schema,
         )
         attributes = {
             tracing.REQUEST_MODEL: self.plan.engine.info.id,
@@ -190,6 +204,12 @@ class AgentEngine:
 
     async def _run(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
         plan = self.plan
+        if request.json_schema is not None:
+            raise InvalidRequestError(
+                "agents answer in text and tool calls; response_format is not supported by agent/ models",
+                param="response_format",
+                code="unsupported_value",
+            )
         client_tools = [*plan.client_tools, *(t for t in request.tools if t.get("type") == "function")]
         client_names = {_tool_name(t) for t in client_tools}
         schemas = [tool.schema() for tool in plan.search_tools] + client_tools
@@ -197,9 +217,15 @@ class AgentEngine:
         turn = _Turn()
         content = ""
         for step in range(plan.max_steps):
-            text, finish, prompt_tokens, completion_tokens = await self._generate(conversation, request, step)
+            forced = tool_call_schema(schemas) if step == 0 and plan.tool_choice == "required" else None
+            text, finish, prompt_tokens, completion_tokens = await self._generate(
+                conversation, request, step, forced
+            )
             turn.prompt_tokens += prompt_tokens
             turn.completion_tokens += completion_tokens
+            call = decode_tool_call(text) if forced is not None else None
+            if call is not None:  # constrained output is the bare call; the history keeps Hermes tags
+                text = format_tool_call(call)
             parsed = parse_tool_calls(text)
             content = parsed.content
             if not parsed.tool_calls:

@@ -214,6 +214,12 @@ class CompositionResolver:
         return PipelineEngine(plan, self.tracer)
 
     async def _agent(self, spec: Any, model_id: str, digest: str) -> AgentEngine:
+        engine = await self._engine(spec.model)
+        if spec.tool_choice == "required" and not engine.info.structured_output:
+            raise InvalidSpecError(
+                f"{model_id} has tool_choice required, which needs constrained decoding; its model "
+                f"{engine.info.id} runs on an engine without structured output (serve it on vLLM)"
+            )
         search: list[SearchTool] = []
         client: list[dict[str, Any]] = []
         for tool in spec.tools:
@@ -235,11 +241,12 @@ class CompositionResolver:
         plan = AgentPlan(
             model_id=model_id,
             composition_digest=digest,
-            engine=await self._engine(spec.model),
+            engine=engine,
             system_prompt=spec.system_prompt,
             search_tools=tuple(search),
             max_steps=spec.max_steps,
             client_tools=tuple(client),
+            tool_choice=spec.tool_choice,
         )
         return AgentEngine(plan, self.tracer)
 

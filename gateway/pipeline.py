@@ -44,10 +44,8 @@ class PipelinePlan:
 
 
 def request_options(request: GenerationRequest) -> Mapping[str, Any]:
-    """The body's ``aihub`` object (request-level overrides), when the router passes it along."""
-    options = getattr(request, "options", None)
-    if options is None:
-        return {}
+    """The body's ``aihub`` object (request-level overrides)."""
+    options = request.options
     if not isinstance(options, Mapping):
         raise InvalidRequestError("`aihub` must be an object", param="aihub")
     return options
@@ -84,6 +82,7 @@ class PipelineEngine:
             id=plan.model_id,
             context_length=inner.context_length,
             digest=plan.composition_digest,
+            structured_output=inner.structured_output,
             metadata={"model": inner.id},
         )
         self._count = token_counter(plan.engine)
@@ -165,6 +164,7 @@ class PipelineEngine:
             params=params,
             messages=(*turns, ChatMessage(role="user", content=rendered)),
             final_only=request.final_only,
+            json_schema=request.json_schema,
         )
         stream = tracing.traced_generation(
             self.tracer,

@@ -79,6 +79,28 @@ def parse_tool_calls(text: str) -> ParsedOutput:
     return ParsedOutput(content="".join(kept).strip(), tool_calls=tuple(calls))
 
 
+def decode_tool_call(text: str) -> ToolCall | None:
+    """A tool call written as bare JSON ``{"name": ..., "arguments": {...}}`` (constrained output)."""
+    return _decode_call(text.strip())
+
+
+def tool_call_schema(tools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The JSON schema of one call of one of ``tools``: what constrained decoding holds a step to."""
+    options = []
+    for tool in tools:
+        function = tool.get("function") or {}
+        parameters = function.get("parameters") or {"type": "object"}
+        options.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": function.get("name", "")}, "arguments": parameters},
+                "required": ["name", "arguments"],
+                "additionalProperties": False,
+            }
+        )
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
 def format_tool_call(call: ToolCall) -> str:
     try:
         arguments: Any = json.loads(call.arguments) if call.arguments else {}

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from core.chat import FinishReason, GenerationChunk, GenerationRequest, ModelInfo
 from core.errors import ContextLengthExceededError, InvalidRequestError
+from serving.request_tokens import refuse_json_schema
 from serving.stop_matcher import StopMatcher
 
 
@@ -61,6 +62,7 @@ class FixedLatencyEngineDouble:
         return len((request.prompt or "").split())
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        refuse_json_schema(request, "fixed-latency double")
         prompt_tokens = self.prompt_tokens(request)
         wanted = request.params.max_tokens
         if prompt_tokens >= self._context_length or (

@@ -30,6 +30,17 @@ def prompt_token_ids(tokenizer: Any, request: GenerationRequest) -> list[int]:
     return [int(token) for token in tokenizer.encode(request.prompt, add_special_tokens=False)]
 
 
+def refuse_json_schema(request: GenerationRequest, engine: str) -> None:
+    """Engines without constrained decoding say so instead of answering free text to a JSON request."""
+    if request.json_schema is not None:
+        raise InvalidRequestError(
+            f"the {engine} engine cannot constrain output to a JSON schema; serve the model on the vLLM "
+            "engine for response_format",
+            param="response_format",
+            code="unsupported_value",
+        )
+
+
 def new_token_budget(request: GenerationRequest, prompt_tokens: int, context_length: int) -> int:
     """How many tokens the request may generate; raises when it is malformed or exceeds the context."""
     params = request.params

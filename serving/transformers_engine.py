@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.chat import GenerationChunk, GenerationRequest, ModelInfo
 from core.errors import EngineUnavailableError
-from serving.request_tokens import new_token_budget, prompt_token_ids
+from serving.request_tokens import new_token_budget, prompt_token_ids, refuse_json_schema
 from serving.settings import ServingSettings
 
 if TYPE_CHECKING:
@@ -176,6 +176,7 @@ class TransformersEngine:
         scheduler = self._scheduler
         if scheduler is None:
             raise EngineUnavailableError(f"model {self._model_id} is not loaded yet")
+        refuse_json_schema(request, "transformers")
         prompt_ids = prompt_token_ids(self._tokenizer, request)
         prompt_tokens = len(prompt_ids)
         max_new = new_token_budget(request, prompt_tokens, self._context_length)

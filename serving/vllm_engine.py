@@ -137,6 +137,7 @@ class VllmEngine:
             context_length=self._context_length,
             created=self._created,
             digest=self._digest,
+            structured_output=True,
             metadata=metadata,
         )
 
@@ -244,7 +245,7 @@ class VllmEngine:
         from vllm import SamplingParams as VllmSamplingParams
         from vllm.exceptions import VLLMClientError
         from vllm.inputs.engine import tokens_input
-        from vllm.sampling_params import RequestOutputKind
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
         from vllm.v1.engine.exceptions import EngineDeadError
 
         prompt_ids = prompt_token_ids(self._tokenizer, request)
@@ -252,6 +253,11 @@ class VllmEngine:
         sampling = VllmSamplingParams(
             **sampling_kwargs(request.params, max_new),
             output_kind=RequestOutputKind.FINAL_ONLY if request.final_only else RequestOutputKind.DELTA,
+            structured_outputs=(
+                None
+                if request.json_schema is None
+                else StructuredOutputsParams(json=dict(request.json_schema))
+            ),
         )
         # vLLM needs ids unique among running requests; ours come from clients and callers.
         request_id = f"{request.request_id}-{next(self._request_ids)}"

@@ -99,7 +99,8 @@ class ChatCompletionRequest(SamplingFields):
     parallel_tool_calls: bool | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    response_format: dict[str, Any] | None = None  # accepted; the engines do not constrain output
+    # json_schema / json_object constrain the output on engines that can (vLLM); others answer 400.
+    response_format: dict[str, Any] | None = None
     metadata: dict[str, str] | None = None
     store: bool | None = None
 
@@ -117,4 +118,29 @@ class ChatCompletionRequest(SamplingFields):
             self.sampling(self.max_completion_tokens or self.max_tokens),
             messages=tuple(message.to_core() for message in self.messages),
             tools=tools,
+            json_schema=response_schema(self.response_format),
         )
+
+
+def response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The JSON schema OpenAI's ``response_format`` asks the output to follow (None: free text)."""
+    kind = (response_format or {}).get("type", "text")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "object"}
+    if kind == "json_schema":
+        spec = (response_format or {}).get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if isinstance(schema, dict):
+            return schema
+        raise InvalidRequestError(
+            "response_format json_schema needs a `json_schema` object with a `schema`.",
+            param="response_format",
+            code="invalid_value",
+        )
+    raise InvalidRequestError(
+        f"response_format type {kind!r} is not one of text, json_object, json_schema.",
+        param="response_format",
+        code="invalid_value",
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,14 +12,6 @@ from core.errors import InvalidRequestError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_TOKENS_LIMIT = 2**31 - 1
-
-
-@dataclass(frozen=True, slots=True)
-class OptionedGenerationRequest(GenerationRequest):
-    """A generation request carrying the body's ``aihub`` object: request-level options that pipelines
-    and agents read (``getattr(request, "options", None)``); plain engines ignore it."""
-
-    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class WireModel(BaseModel):
@@ -56,20 +47,17 @@ class SamplingFields(WireModel):
         messages: tuple[ChatMessage, ...] | None = None,
         prompt: str | None = None,
         tools: tuple[Mapping[str, Any], ...] = (),
+        json_schema: Mapping[str, Any] | None = None,
     ) -> GenerationRequest:
-        final_only = not self.stream
-        if self.aihub is None:
-            return GenerationRequest(
-                request_id, params, messages=messages, prompt=prompt, tools=tools, final_only=final_only
-            )
-        return OptionedGenerationRequest(
+        return GenerationRequest(
             request_id,
             params,
             messages=messages,
             prompt=prompt,
             tools=tools,
-            final_only=final_only,
-            options=self.aihub,
+            final_only=not self.stream,
+            json_schema=json_schema,
+            options=self.aihub or {},
         )
 
     def check_supported(self) -> None:

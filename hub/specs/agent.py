@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +27,9 @@ class AgentSpec(SpecBase):
     system_prompt: str = ""
     tools: list[ToolSpec] = Field(default_factory=list)
     max_steps: int = Field(default=5, ge=1, le=100)
+    # "required": the first step must call one of the tools, held to their schemas by constrained
+    # decoding (needs a model whose engine has structured output, e.g. vLLM). "auto": the model decides.
+    tool_choice: Literal["auto", "required"] = "auto"
 
     def references(self) -> list[Reference]:
         found = super().references()

@@ -37,8 +37,9 @@ WEATHER = {
 SEARCH_CALL = '<tool_call>\n{"name": "search_kb", "arguments": {"query": "LUMI Finland"}}\n</tool_call>'
 
 
-def push_agent(hub: Any, max_steps: int = 3) -> None:
+def push_agent(hub: Any, max_steps: int = 3, **extra: Any) -> None:
     spec = {
+        **extra,
         "model": "models/tiny:latest",
         "system_prompt": "You answer questions about EuroHPC sites.",
         "tools": [
@@ -141,3 +142,36 @@ async def test_unknown_tools_and_bad_arguments_are_reported_to_the_model(tmp_pat
     assert "unknown tool 'nope'" in hub.engine.requests[1].messages[-1].content
     assert "non-empty 'query'" in hub.engine.requests[2].messages[-1].content
     assert hub.retriever.calls == []
+
+
+async def test_required_tool_choice_holds_the_first_step_to_a_call(tmp_path: Path) -> None:
+    import dataclasses
+
+    bare_call = '{"name": "search_kb", "arguments": {"query": "LUMI Finland"}}'
+    hub = D.make_hub(tmp_path, [bare_call, "LUMI is in Kajaani, Finland."])
+    hub.engine._info = dataclasses.replace(hub.engine.info, structured_output=True)
+    push_agent(hub, tool_choice="required")
+    target = await CompositionResolver(hub.services).resolve("agent/helpdesk")
+    final = await answer(target, [ChatMessage(role="user", content="Where is LUMI?")])
+    assert final.text == "LUMI is in Kajaani, Finland."
+    assert "d2" in [c["doc_id"] for c in final.citations]
+    first, second = hub.engine.requests
+    schema = first.json_schema
+    assert schema is not None and schema["properties"]["name"] == {"const": "search_kb"}
+    assert second.json_schema is None  # later steps are free to answer
+    # the history shows the call in the Hermes format the model reads
+    assert (
+        second.messages[-2].content.startswith("<tool_call>")
+        and "LUMI Finland" in second.messages[-2].content
+    )
+
+
+async def test_required_tool_choice_needs_structured_output(tmp_path: Path) -> None:
+    import pytest
+
+    from core.errors import InvalidSpecError
+
+    hub = D.make_hub(tmp_path, ["unused"])
+    push_agent(hub, tool_choice="required")
+    with pytest.raises(InvalidSpecError, match="structured output"):
+        await CompositionResolver(hub.services).resolve("agent/helpdesk")

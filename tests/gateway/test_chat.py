@@ -123,3 +123,33 @@ def test_alias_is_usable_and_answers_with_the_served_model(client, engine):
     response = client.post(CHAT, json={**_body(), "model": "gpt-4o-mini"})
     assert response.status_code == 200
     assert response.json()["model"] == engine.info.id
+
+
+def test_response_format_maps_to_a_json_schema() -> None:
+    import pytest
+
+    from core.errors import InvalidRequestError
+    from gateway.protocol.chat import response_schema
+
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    assert response_schema(None) is None
+    assert response_schema({"type": "text"}) is None
+    assert response_schema({"type": "json_object"}) == {"type": "object"}
+    assert response_schema({"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}) == schema
+    for bad in ({"type": "json_schema"}, {"type": "xml"}):
+        with pytest.raises(InvalidRequestError) as refused:
+            response_schema(bad)
+        assert refused.value.param == "response_format"
+
+
+def test_unknown_response_format_is_a_400(client) -> None:
+    response = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "scripted-double",
+            "messages": [{"role": "user", "content": "hi"}],
+            "response_format": {"type": "yaml"},
+        },
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "response_format"

@@ -259,3 +259,28 @@ def test_client_leaving_mid_stream_frees_the_slot(base_url: str, engine: Engine)
     while active(engine):
         assert time.monotonic() < deadline, "the engine kept generating after the client left"
         time.sleep(0.02)
+
+
+def test_response_format_json_schema_is_honoured_or_refused(base_url: str, engine: Engine) -> None:
+    import json
+
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+        "required": ["city", "country"],
+        "additionalProperties": False,
+    }
+    response_format = {"type": "json_schema", "json_schema": {"name": "place", "schema": schema}}
+    messages = [{"role": "user", "content": "Name the capital of France as JSON."}]
+    if not engine.info.structured_output:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client(base_url).chat.completions.create(
+                model=SMOLLM2, messages=messages, max_tokens=40, response_format=response_format
+            )
+        assert refused.value.body["param"] == "response_format"  # type: ignore[index]
+        return
+    reply = client(base_url).chat.completions.create(
+        model=SMOLLM2, messages=messages, max_tokens=60, temperature=0, response_format=response_format
+    )
+    place = json.loads(reply.choices[0].message.content or "")
+    assert set(place) == {"city", "country"} and all(isinstance(v, str) for v in place.values())
