@@ -20,11 +20,24 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+COMMAND_PLUGINS = "aihub.commands"
+
+
+def _mount_plugins() -> None:
+    """Command groups other packages register under the ``aihub.commands`` entry-point group.
+
+    ``aihub bench`` comes from the ``bench`` package this way: the CLI never imports it (benchmarks may
+    import every layer, so nothing may import them), yet stays their entry point.
+    """
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=COMMAND_PLUGINS):
+        app.add_typer(entry.load(), name=entry.name)
+
+
 def _mount_subcommands() -> None:
     # Each sub-app module is light at import time; heavy libraries load inside its commands.
-    from aihub.bench_cli import bench_app
-
-    app.add_typer(bench_app, name="bench")
+    _mount_plugins()
     for module, attr, name in (
         ("aihub.hub_cli", "hub_app", "hub"),
         ("aihub.index_cli", "index_app", "index"),

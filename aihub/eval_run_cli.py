@@ -1,7 +1,7 @@
 """`aihub eval run | compare | gate`: pinned evaluations, reports in the hub, the release gate.
 
-Adds commands to ``aihub.eval_cli.eval_app`` (importing this module also adds ``dataset push`` and
-``bench``). The gateway is reached over HTTP (``--url``) or, without it, in this process.
+Adds commands to ``aihub.eval_cli.eval_app`` (importing this module also adds ``dataset push``).
+The gateway is reached over HTTP (``--url``) or, without it, in this process.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from aihub import dataset_cli, eval_bench_cli  # noqa: F401  (they add `dataset push` and `bench`)
+from aihub import dataset_cli  # noqa: F401  (it adds `dataset push`)
 from aihub.cli_errors import clean_errors, err
 from aihub.eval_cli import eval_app
 from aihub.eval_gateway import eval_settings, eval_store, gateway_client

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.hub_bench import run_hub_bench
 from core.errors import InvalidSpecError
-from evals.hub_bench import run_hub_bench
 from hub.media_types import MODEL_WEIGHT, MODEL_WEIGHT_CONFIG
 from hub.model_import import import_model_folder
 from hub.store import LocalStore

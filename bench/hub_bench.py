@@ -1,6 +1,6 @@
 """Hub benchmark: warm tag resolution, and push/pull of a ~500 MB model folder next to `sha256sum` + `cp`.
 
-Run: ``python -m evals.hub_bench [MODEL_FOLDER]`` (a folder of random files is generated if none is given)."""
+Run: ``python -m bench.hub_bench [MODEL_FOLDER]`` (a folder of random files is generated if none is given)."""
 
 from __future__ import annotations
 

@@ -141,7 +141,7 @@ def retrieval_bench_setup(
     import numpy as np
 
     from aihub.default_models import _minilm_folder
-    from evals.retrieval_bench import RetrievalBenchSetup
+    from bench.retrieval_bench import RetrievalBenchSetup
     from gateway.app import create_app
     from gateway.http_protocol import CoalescingHttpToolsProtocol
     from gateway.services import GatewayServices

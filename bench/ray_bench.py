@@ -1,7 +1,7 @@
 """What Ray mode costs per request: the same fixed-latency double behind embedded uvicorn and Ray Serve.
 
 Both gateways run outside the measuring process (uvicorn in a spawned child, Ray in its own
-processes) at the same time; the client of ``evals.loadgen`` alternates one request to each
+processes) at the same time; the client of ``bench.loadgen`` alternates one request to each
 (concurrency 1), so both see the same background load: non-streamed end-to-end latency gives the
 per-request overhead, streamed requests the time to first token.
 """
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
+from bench.loadgen import LoadReport, LoadSpec, RequestTiming, http_runner, summarize
+from bench.serving_bench import http_client
 from core.model_config import ModelConfig
-from evals.loadgen import LoadReport, LoadSpec, RequestTiming, http_runner, summarize
-from evals.serving_bench import http_client
 from gateway.settings import GatewaySettings
 from hub.settings import HubSettings
 from ray_cluster.config import ClusterConfig

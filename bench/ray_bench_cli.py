@@ -17,7 +17,7 @@ def run_ray_bench(
     # Ray reads these from the process environment; the CLI is a composition root, so it may set them.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    from ray_cluster.bench import measure_ray_vs_embedded
+    from bench.ray_bench import measure_ray_vs_embedded
     from ray_cluster.settings import RaySettings
 
     # This process calls the replicas through handles too (the handle-cost figure): the same Serve

@@ -1,4 +1,8 @@
-"""`aihub bench`: benchmarks that print their figures side by side with a baseline from the same run."""
+"""`aihub bench`: benchmarks that print their figures side by side with a baseline from the same run.
+
+Mounted by ``aihub.cli`` through the ``aihub.commands`` entry point; the command modules below add to
+``bench_app`` when imported.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from bench.loadgen import LoadSpec
+from bench.serving_bench import Comparison, compare
 from core.engine import Engine
-from evals.loadgen import LoadSpec
-from evals.serving_bench import Comparison, compare
 
 bench_app = typer.Typer(
     help="Benchmarks (serving by default; `retrieval`, `hub`).", invoke_without_command=True
@@ -78,7 +82,7 @@ def serving(
     if client not in ("lean", "aiohttp"):
         raise typer.BadParameter(f"{client!r}: choose lean or aiohttp", param_hint="--client")
     if ray:
-        from aihub.ray_bench_cli import run_ray_bench
+        from bench.ray_bench_cli import run_ray_bench
 
         run_ray_bench(ray_requests, console, json_out, client=client)
         return
@@ -86,7 +90,7 @@ def serving(
     from aihub.default_models import ensure_default_models
     from aihub.gateway_process import GatewayProcess
     from aihub.settings import ModelConfig
-    from evals.serving_bench import render
+    from bench.serving_bench import render
 
     settings = load_all_settings(config)
     results: list[Comparison] = []
@@ -192,8 +196,8 @@ def retrieval(
 ) -> None:
     """Retriever in-process vs raw FAISS, HTTP vs raw FAISS, micro-batched vs offline embeddings."""
     from aihub.compose import load_all_settings
-    from aihub.retrieval_bench_setup import retrieval_bench_setup
-    from evals.retrieval_bench import run_retrieval_bench
+    from bench.retrieval_bench import run_retrieval_bench
+    from bench.retrieval_bench_setup import retrieval_bench_setup
 
     setup = retrieval_bench_setup(load_all_settings(config), dataset, index=index, queries=queries)
     run_retrieval_bench(dataset=dataset, console=console, setup=setup)
@@ -206,7 +210,7 @@ def hub(
     ] = None,
 ) -> None:
     """Tag resolution latency; push and pull throughput against sha256sum + cp."""
-    from evals.hub_bench import run_hub_bench
+    from bench.hub_bench import run_hub_bench
 
     run_hub_bench(model_folder=folder, console=console)
 
@@ -222,6 +226,13 @@ def pipeline(
 ) -> None:
     """Resolve + embed + retrieve + render on top of a model call; tracing on vs off."""
     from aihub.compose import load_all_settings
-    from aihub.pipeline_bench import run_pipeline_bench
+    from bench.pipeline_bench import run_pipeline_bench
 
     run_pipeline_bench(load_all_settings(config), index, dataset, requests, console)
+
+
+def _mount_commands() -> None:
+    from bench import eval_bench_cli  # noqa: F401  (adds `aihub bench eval`)
+
+
+_mount_commands()

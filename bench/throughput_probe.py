@@ -1,6 +1,6 @@
 """Aggregate output tokens/s of the CPU engine at several concurrency levels (a measurement, not a test).
 
-Usage: ``python -m serving.throughput_probe [--model-path DIR] [--concurrency 1 4 8] [--tokens 64]``.
+Usage: ``python -m bench.throughput_probe [--model-path DIR] [--concurrency 1 4 8] [--tokens 64]``.
 Without ``--model-path`` the shipped SmolLM2 GGUF is converted into ``--work-dir`` first (once).
 """
 

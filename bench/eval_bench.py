@@ -1,7 +1,7 @@
 """Evaluation throughput against the gateway's own request throughput, at the same concurrency, in one run.
 
 Both drive the same gateway over HTTP with the same chat requests: the load generator
-(``evals.loadgen``, non-streamed) and ``aihub eval run``'s machinery on a plain model target. The ratio
+(``bench.loadgen``, non-streamed) and ``aihub eval run``'s machinery on a plain model target. The ratio
 shows what pinning, scoring and writing per-item results cost on top of the requests themselves.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import orjson
 
+from bench.loadgen import LoadSpec, closed_loop, http_runner
 from evals.client import AiohttpPoster, GatewayClient
 from evals.datasets import push_dataset
 from evals.evaluate import EvalRequest, evaluate
-from evals.loadgen import LoadSpec, closed_loop, http_runner
 from evals.plan import EngineSettings
 from hub.store import LocalStore
 

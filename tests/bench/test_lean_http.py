@@ -10,9 +10,9 @@ import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from evals.lean_http import LeanHttpClient
-from evals.loadgen import LoadSpec
-from evals.serving_bench import compare
+from bench.lean_http import LeanHttpClient
+from bench.loadgen import LoadSpec
+from bench.serving_bench import compare
 from gateway.app import create_app
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings

@@ -21,8 +21,8 @@ from aihub.compose import AllSettings, open_store
 from aihub.default_models import ensure_default_models
 from aihub.gateway_process import GatewayProcess
 from aihub.settings import DEFAULT_CHAT_MODEL, DEFAULT_CHAT_MODEL_REF, DEFAULT_EMBEDDER_REF
+from bench.loadgen import LoadReport, LoadSpec, closed_loop, http_runner, summarize
 from core.errors import ArtifactNotFoundError
-from evals.loadgen import LoadReport, LoadSpec, closed_loop, http_runner, summarize
 from hub.store import LocalStore
 
 PIPELINE = "pipelines/bench-scifact"

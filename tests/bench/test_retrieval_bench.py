@@ -8,14 +8,14 @@ import numpy.typing as npt
 import pytest
 from rich.console import Console
 
-from aihub.retrieval_bench_setup import (
+from bench.retrieval_bench import RetrievalBenchSetup, measure, render
+from bench.retrieval_bench_setup import (
     BENCH_REF,
     PrecomputedQueryEmbedder,
     SingleIndexProvider,
     _cached_index,
 )
 from core.embedder import EmbedderInfo, EmbeddingInput, Embeddings
-from evals.retrieval_bench import RetrievalBenchSetup, measure, render
 from gateway.app import create_app
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings

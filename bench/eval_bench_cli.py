@@ -1,4 +1,4 @@
-"""`aihub eval bench`: evaluation throughput against the gateway's own, at the same concurrency."""
+"""`aihub bench eval`: evaluation throughput against the gateway's own, at the same concurrency."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from aihub.cli_errors import clean_errors
-from aihub.eval_cli import eval_app
+from bench.cli import bench_app
 
 
-@eval_app.command("bench")
+@bench_app.command("eval")
 @clean_errors
 def bench_command(
     concurrency: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 8,
@@ -27,7 +27,7 @@ def bench_command(
     import tempfile
 
     from aihub.gateway_process import GatewayProcess
-    from evals.eval_bench import measure
+    from bench.eval_bench import measure
     from hub.store import LocalStore
 
     model_id = "fixed-latency-double"

@@ -1,6 +1,6 @@
 """A lean HTTP client for the retrieval benchmark, run as its own process (as a real client would be).
 
-``python -m evals.search_http_client`` reads ``{"url", "bodies", "warmup"}`` as JSON on stdin, posts each
+``python -m bench.search_http_client`` reads ``{"url", "bodies", "warmup"}`` as JSON on stdin, posts each
 body in turn over one keep-alive aiohttp connection and prints the latencies (seconds) as a JSON list.
 """
 

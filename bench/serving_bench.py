@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-from core.engine import Engine
-from evals.lean_http import LeanHttpClient
-from evals.loadgen import (
+from bench.lean_http import LeanHttpClient
+from bench.loadgen import (
     LoadReport,
     LoadSpec,
     RequestTiming,
@@ -20,6 +19,7 @@ from evals.loadgen import (
     http_runner,
     summarize,
 )
+from core.engine import Engine
 
 
 @dataclass(frozen=True)

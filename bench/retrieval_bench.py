@@ -155,7 +155,7 @@ def _http_latencies(setup: RetrievalBenchSetup, timeout_s: float = 120.0) -> lis
     with _Server(setup.app, setup.http_protocol) as base_url:
         spec = {"url": f"{base_url}/v1/vector_stores/{setup.vector_store_id}/search", "bodies": bodies}
         done = subprocess.run(
-            [sys.executable, "-m", "evals.search_http_client"],
+            [sys.executable, "-m", "bench.search_http_client"],
             input=orjson.dumps({**spec, "warmup": 20}),
             capture_output=True,
             timeout=timeout_s,

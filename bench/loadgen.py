@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from bench.lean_http import LeanHttpClient
 from core.chat import ChatMessage, GenerationRequest, SamplingParams
 from core.engine import Engine
-from evals.lean_http import LeanHttpClient
 from evals.report import percentile
 
 

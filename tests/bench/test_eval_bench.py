@@ -4,7 +4,7 @@ import asyncio
 from pathlib import Path
 
 from aihub.gateway_process import GatewayProcess
-from evals.eval_bench import measure
+from bench.eval_bench import measure
 from hub.store import LocalStore
 
 
