@@ -78,9 +78,10 @@ def serve(
         return
     import uvicorn
 
-    from aihub.compose import build_embedded_app, load_all_settings
+    from aihub.compose import build_embedded_app
+    from ray_cluster.config import load_config
 
-    all_settings = load_all_settings(config)
+    all_settings = load_config(config)
     logging.basicConfig(
         level=all_settings.app.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
@@ -88,13 +89,13 @@ def serve(
     console.print(
         f"[bold green]aihub[/] serving on http://{host}:{port}/v1  (data in {all_settings.app.home})"
     )
-    from gateway.http_protocol import CoalescingHttpToolsProtocol
+    from gateway.fast_path import http_protocol
 
     uvicorn.run(
         web_app,
         host=host,
         port=port,
-        http=CoalescingHttpToolsProtocol,
+        http=http_protocol(all_settings.gateway),
         log_level=all_settings.app.log_level.lower(),
         access_log=access_log,
         timeout_graceful_shutdown=5,

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from aihub.settings import DEFAULT_CHAT_MODEL_REF, DEFAULT_EMBEDDER_REF, AppSettings
+from core.app_settings import DEFAULT_CHAT_MODEL_REF, DEFAULT_EMBEDDER_REF, AppSettings
 from core.errors import ArtifactNotFoundError, InvalidSpecError
 from core.refs import ArtifactRef
 from core.store import ArtifactStore

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
 
-from aihub.settings import DEFAULT_CHAT_MODEL_REF
+from core.app_settings import DEFAULT_CHAT_MODEL_REF
 from core.embedder import Embedder
 from core.errors import ArtifactNotFoundError
 from core.store import Artifact
@@ -133,7 +132,8 @@ def _build_docs_index(
 ) -> None:
     from retrievers.chunking import Chunking
     from retrievers.documents import read_sources
-    from retrievers.index_builder import BuildOptions, build_index
+    from retrievers.index_builder import BuildOptions
+    from retrievers.index_publish import build_and_push_index
 
     options = BuildOptions(
         backend="hybrid",
@@ -141,12 +141,15 @@ def _build_docs_index(
         parameters={},
         embedder_ref=embedder_ref,
     )
-    with tempfile.TemporaryDirectory(prefix="aihub-demo-") as tmp:
-        built = build_index(read_sources(sources), Path(tmp) / "index", options, embedder=embedder)
-        files = {relative: built.folder / relative for relative in built.files}
-        spec = {**built.spec, "parameters": {**built.spec["parameters"], "sources_sha256": digest}}
-        artifact = store.push("index", INDEX, spec, files)
-    counts = built.spec["counts"]
+    artifact = build_and_push_index(
+        store,
+        INDEX,
+        read_sources(sources),
+        options,
+        embedder=embedder,
+        extra_parameters={"sources_sha256": digest},
+    )
+    counts = artifact.spec["counts"]
     console.print(
         f"indexed aihub's docs as [cyan]{INDEX}[/] "
         f"({counts['documents']} documents, {counts['chunks']} chunks)"

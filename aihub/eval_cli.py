@@ -25,11 +25,12 @@ def retrieval(
     """nDCG@10, Recall@100 and MRR@10 of an index on a BEIR dataset, as BEIR computes them."""
     from rich.progress import Progress
 
-    from aihub.compose import load_all_settings, open_store
+    from aihub.compose import open_store
     from aihub.index_cli import open_retriever
     from evals.retrieval_eval import load_beir, score_retriever, write_run
+    from ray_cluster.config import load_config
 
-    settings = load_all_settings(config)
+    settings = load_config(config)
     store = open_store(settings)
     retriever = open_retriever(index, settings, store)
     data = load_beir(dataset, split)

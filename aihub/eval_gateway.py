@@ -12,9 +12,9 @@ from aihub.cli_errors import err
 
 
 def eval_settings(config: Path | None) -> Any:
-    from aihub.compose import load_all_settings
+    from ray_cluster.config import load_config
 
-    return load_all_settings(config)
+    return load_config(config)
 
 
 def eval_store(settings: Any) -> Any:

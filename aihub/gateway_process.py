@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -25,8 +26,16 @@ def free_port() -> int:
 class GatewayProcess:
     """A real gateway server in a subprocess; ``config`` is the YAML config's content."""
 
-    def __init__(self, config: dict[str, Any], work_dir: Path, *, ready_timeout_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        work_dir: Path,
+        *,
+        ready_timeout_s: float = 300.0,
+        serve_args: tuple[str, ...] = (),
+    ) -> None:
         self.config = config
+        self.serve_args = serve_args  # e.g. ("--ray", "--ingress", "driver")
         self.work_dir = work_dir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -50,10 +59,12 @@ class GatewayProcess:
                     str(self.port),
                     "--config",
                     str(config_path),
+                    *self.serve_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                start_new_session=True,  # its own process group: everything it started stops with it
             )
         self._wait_ready()
         return self
@@ -86,9 +97,19 @@ class GatewayProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process_group(self.process)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """SIGTERM to the child (it shuts down what it started), then SIGKILL to whatever of its process
+    group is left: engine processes it spawned, a Ray it started."""
+    import signal
+
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

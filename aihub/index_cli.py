@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,7 +15,7 @@ from core.errors import ArtifactNotFoundError, InvalidRequestError
 from core.refs import ArtifactRef
 
 if TYPE_CHECKING:
-    from aihub.compose import AllSettings
+    from aihub.compose import AihubConfig
     from core.embedder import Embedder
     from core.store import Artifact, ArtifactStore
 
@@ -26,10 +25,10 @@ console = Console(stderr=True)
 ConfigOption = Annotated[Path | None, typer.Option(help="aihub YAML config (hub home, retrievers).")]
 
 
-def open_embedder(store: ArtifactStore, ref: str, settings: AllSettings) -> tuple[Embedder, Artifact]:
+def open_embedder(store: ArtifactStore, ref: str, settings: AihubConfig) -> tuple[Embedder, Artifact]:
     """The embedder model artifact ``ref`` as an Embedder; the default MiniLM is imported on first use."""
     from aihub.default_models import MINILM_MAX_TOKENS, _minilm_folder
-    from aihub.settings import DEFAULT_EMBEDDER_REF
+    from core.app_settings import DEFAULT_EMBEDDER_REF
     from retrievers.factory import build_embedder
 
     try:
@@ -85,13 +84,15 @@ def build(
     """Ingest documents and push an `index` artifact (building with an existing name adds a version)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-    from aihub.compose import load_all_settings, open_store
-    from aihub.settings import DEFAULT_EMBEDDER_REF
+    from aihub.compose import open_store
+    from core.app_settings import DEFAULT_EMBEDDER_REF
+    from ray_cluster.config import load_config
     from retrievers.chunking import Chunking
     from retrievers.documents import read_sources
-    from retrievers.index_builder import BuildOptions, build_index, is_dense, load_previous
+    from retrievers.index_builder import BuildOptions, is_dense, load_previous
+    from retrievers.index_publish import build_and_push_index
 
-    settings = load_all_settings(config)
+    settings = load_config(config)
     store = open_store(settings)
     target = ArtifactRef.parse(name)
     previous = _previous(store, add_to or name)
@@ -117,7 +118,6 @@ def build(
     )
     started = time.perf_counter()
     with (
-        tempfile.TemporaryDirectory(prefix="aihub-index-") as tmp,
         Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -138,18 +138,18 @@ def build(
             if previous.kind != "index":
                 raise InvalidRequestError(f"{previous.pinned_ref} is a {previous.kind}, not an index")
             prior = load_previous(store.materialize(previous.pinned_ref), previous.spec)
-        built = build_index(
+        artifact = build_and_push_index(
+            store,
+            target.name,
             read_sources(sources),
-            Path(tmp) / "index",
             options,
             embedder=embedder_obj,
             previous=prior,
             progress=report,
+            tags=(target.tag or "latest",),
         )
-        files = {relative: built.folder / relative for relative in built.files}
-        artifact = store.push("index", target.name, built.spec, files, tags=(target.tag or "latest",))
     seconds = time.perf_counter() - started
-    counts = built.spec["counts"]
+    counts = artifact.spec["counts"]
     console.print(
         f"pushed [cyan]{target}[/] {artifact.digest}: {counts['documents']} documents, "
         f"{counts['chunks']} chunks, {backend}, in {seconds:.1f} s"
@@ -160,9 +160,10 @@ def build(
 @index_app.command("list")
 def list_indexes(config: ConfigOption = None) -> None:
     """The index artifacts in the hub."""
-    from aihub.compose import load_all_settings, open_store
+    from aihub.compose import open_store
+    from ray_cluster.config import load_config
 
-    store = open_store(load_all_settings(config))
+    store = open_store(load_config(config))
     table = Table("reference", "digest", "backend", "documents", "chunks", "embedder")
     for artifact in store.list("index"):
         spec, counts = artifact.spec, artifact.spec.get("counts", {})
@@ -178,7 +179,7 @@ def list_indexes(config: ConfigOption = None) -> None:
     Console().print(table)
 
 
-def open_retriever(ref: str, settings: AllSettings, store: ArtifactStore) -> Any:
+def open_retriever(ref: str, settings: AihubConfig, store: ArtifactStore) -> Any:
     """An index's retriever with the very embedder it was built with (a composition step for CLIs)."""
     from retrievers.index_provider import HubIndexProvider
 
@@ -201,9 +202,10 @@ def search(
     config: ConfigOption = None,
 ) -> None:
     """Search an index from the command line."""
-    from aihub.compose import load_all_settings, open_store
+    from aihub.compose import open_store
+    from ray_cluster.config import load_config
 
-    settings = load_all_settings(config)
+    settings = load_config(config)
     store = open_store(settings)
     retriever = open_retriever(ref, settings, store)
     hits = retriever.search_batch([query], top_k=top_k, mode=mode)[0]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from aihub.compose import load_all_settings, open_store
-from aihub.config_file import build_settings, load_config
+from aihub.compose import open_store
 from aihub.default_models import ensure_default_models
+from ray_cluster.config import load_config
 
 
 def serve_on_ray(
@@ -25,25 +25,11 @@ def serve_on_ray(
     # Ray reads these from the process environment; this is the composition root, so it may set them.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    from ray_cluster.config import ClusterConfig
-    from ray_cluster.settings import RaySettings
-
-    settings = load_all_settings(config_path)
-    if settings.app.prepare_defaults:
-        ensure_default_models(open_store(settings), settings.app, console)
-    ray_section = dict(load_config(config_path).get("ray") or {})
-    if ingress is not None:
-        ray_section["ingress"] = ingress
-    cluster = ClusterConfig(
-        ray=build_settings(RaySettings, ray_section),
-        gateway=settings.gateway,
-        serving=settings.serving,
-        hub=settings.hub,
-        retrievers=settings.retrievers,
-        models=settings.app.models,
-        embedders=settings.app.embedders,
-        default_embedder=settings.app.default_embedder,
-    )
+    # The --ingress flag is the command-line layer: above AIHUB_RAY_INGRESS and the file.
+    overrides = {"ray": {"ingress": ingress}} if ingress is not None else None
+    cluster = load_config(config_path, overrides)
+    if cluster.app.prepare_defaults:
+        ensure_default_models(open_store(cluster), cluster.app, console)
     # Serve reads its knobs when it is imported: the driver's own handles (ingress: driver) get the
     # same ones as the Ray processes.
     for key, value in cluster.ray.serve_env.items():

@@ -86,13 +86,14 @@ def serving(
 
         run_ray_bench(ray_requests, console, json_out, client=client)
         return
-    from aihub.compose import build_engine, load_all_settings, open_store
+    from aihub.compose import build_engine, open_store
     from aihub.default_models import ensure_default_models
     from aihub.gateway_process import GatewayProcess
-    from aihub.settings import ModelConfig
     from bench.serving_bench import render
+    from core.app_settings import ModelConfig
+    from ray_cluster.config import load_config
 
-    settings = load_all_settings(config)
+    settings = load_config(config)
     results: list[Comparison] = []
     idle_rss = 0
     with tempfile.TemporaryDirectory(prefix="aihub-bench-") as tmp:
@@ -195,11 +196,11 @@ def retrieval(
     config: Annotated[Path | None, typer.Option(help="aihub YAML config.")] = None,
 ) -> None:
     """Retriever in-process vs raw FAISS, HTTP vs raw FAISS, micro-batched vs offline embeddings."""
-    from aihub.compose import load_all_settings
     from bench.retrieval_bench import run_retrieval_bench
     from bench.retrieval_bench_setup import retrieval_bench_setup
+    from ray_cluster.config import load_config
 
-    setup = retrieval_bench_setup(load_all_settings(config), dataset, index=index, queries=queries)
+    setup = retrieval_bench_setup(load_config(config), dataset, index=index, queries=queries)
     run_retrieval_bench(dataset=dataset, console=console, setup=setup)
 
 
@@ -225,14 +226,14 @@ def pipeline(
     config: Annotated[Path | None, typer.Option(help="aihub config (home).")] = None,
 ) -> None:
     """Resolve + embed + retrieve + render on top of a model call; tracing on vs off."""
-    from aihub.compose import load_all_settings
     from bench.pipeline_bench import run_pipeline_bench
+    from ray_cluster.config import load_config
 
-    run_pipeline_bench(load_all_settings(config), index, dataset, requests, console)
+    run_pipeline_bench(load_config(config), index, dataset, requests, console)
 
 
 def _mount_commands() -> None:
-    from bench import eval_bench_cli  # noqa: F401  (adds `aihub bench eval`)
+    from bench import eval_bench_cli, vllm_cli  # noqa: F401  (add `eval`, `vllm` and `ray-llm`)
 
 
 _mount_commands()

@@ -17,11 +17,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from aihub.compose import AllSettings, open_store
+from aihub.compose import AihubConfig, open_store
 from aihub.default_models import ensure_default_models
 from aihub.gateway_process import GatewayProcess
-from aihub.settings import DEFAULT_CHAT_MODEL, DEFAULT_CHAT_MODEL_REF, DEFAULT_EMBEDDER_REF
 from bench.loadgen import LoadReport, LoadSpec, closed_loop, http_runner, summarize
+from core.app_settings import DEFAULT_CHAT_MODEL, DEFAULT_CHAT_MODEL_REF, DEFAULT_EMBEDDER_REF
 from core.errors import ArtifactNotFoundError
 from hub.store import LocalStore
 
@@ -45,7 +45,7 @@ class _OtlpSink(BaseHTTPRequestHandler):
 
 
 def ensure_scifact_index(
-    store: LocalStore, ref: str, dataset: Path, settings: AllSettings, console: Console
+    store: LocalStore, ref: str, dataset: Path, settings: AihubConfig, console: Console
 ) -> str:
     try:
         return store.resolve(ref).pinned_ref
@@ -54,20 +54,17 @@ def ensure_scifact_index(
     from aihub.index_cli import open_embedder
     from retrievers.chunking import Chunking
     from retrievers.documents import read_sources
-    from retrievers.index_builder import BuildOptions, build_index
+    from retrievers.index_builder import BuildOptions
+    from retrievers.index_publish import build_and_push_index
 
     console.print(f"building [cyan]{ref}[/] from {dataset} once (dense embedding takes minutes on a CPU)")
     embedder, embedder_artifact = open_embedder(store, DEFAULT_EMBEDDER_REF, settings)
     options = BuildOptions(
         backend="hybrid", chunking=Chunking(), parameters={}, embedder_ref=embedder_artifact.pinned_ref
     )
-    with tempfile.TemporaryDirectory(prefix="aihub-bench-index-") as tmp:
-        built = build_index(
-            read_sources([dataset / "corpus.jsonl"]), Path(tmp) / "i", options, embedder=embedder
-        )
-        name = ref.split(":", 1)[0]
-        artifact = store.push("index", name, built.spec, {f: built.folder / f for f in built.files})
-    return artifact.pinned_ref
+    documents = read_sources([dataset / "corpus.jsonl"])
+    name = ref.split(":", 1)[0]
+    return build_and_push_index(store, name, documents, options, embedder=embedder).pinned_ref
 
 
 def _queries(dataset: Path, count: int) -> tuple[str, ...]:
@@ -93,7 +90,7 @@ async def _measure(base_url: str, model: str, spec: LoadSpec) -> LoadReport:
 
 
 def run_pipeline_bench(
-    settings: AllSettings, index_ref: str, dataset: Path, requests: int, console: Console
+    settings: AihubConfig, index_ref: str, dataset: Path, requests: int, console: Console
 ) -> dict[str, Any]:
     store = open_store(settings)
     ensure_default_models(store, settings.app, console)

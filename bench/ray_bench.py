@@ -24,10 +24,8 @@ from bench.loadgen import LoadReport, LoadSpec, RequestTiming, http_runner, summ
 from bench.serving_bench import http_client
 from core.model_config import ModelConfig
 from gateway.settings import GatewaySettings
-from hub.settings import HubSettings
-from ray_cluster.config import ClusterConfig
+from ray_cluster.config import AihubConfig
 from ray_cluster.settings import RaySettings, ReplicaSettings
-from serving.settings import ServingSettings
 
 if TYPE_CHECKING:
     from ray.serve.handle import DeploymentResponseGenerator
@@ -124,7 +122,7 @@ def _serve_embedded(port: int, options: dict[str, Any]) -> None:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.http_protocol import CoalescingHttpToolsProtocol
+    from gateway.fast_path.http_protocol import CoalescingHttpToolsProtocol
     from gateway.services import GatewayServices
     from serving.fixed_latency_engine import FixedLatencyEngineDouble
 
@@ -182,7 +180,7 @@ async def _measure_interleaved(
     return [(plain, streamed) for plain, streamed in reports]
 
 
-def _serve_driver_gateway(address: str, config: ClusterConfig, port: int) -> None:
+def _serve_driver_gateway(address: str, config: AihubConfig, port: int) -> None:
     """Child process: a second driver on the same cluster serving the gateway (``ingress: driver``)
     over handles to the very replicas the Serve ingress uses."""
     import os
@@ -206,14 +204,12 @@ def _serve_driver_gateway(address: str, config: ClusterConfig, port: int) -> Non
     asyncio.run(serve_gateway(config, handles, host="127.0.0.1", port=port))
 
 
-def ray_bench_config(home: Path, port: int, options: dict[str, Any]) -> ClusterConfig:
+def ray_bench_config(home: Path, port: int, options: dict[str, Any]) -> AihubConfig:
     small = ReplicaSettings(num_cpus=0.1)
-    return ClusterConfig(
+    return AihubConfig.build(
+        home,
+        (ModelConfig(id=MODEL_ID, engine="fixed-latency", options=options),),
         ray=RaySettings(num_cpus=2, port=port, gateway=small, default_model=small),
-        gateway=GatewaySettings(),
-        serving=ServingSettings(),
-        hub=HubSettings(home=home),
-        models=(ModelConfig(id=MODEL_ID, engine="fixed-latency", options=options),),
     )
 
 

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from aihub.compose import AllSettings
+from aihub.compose import AihubConfig
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _cached_index(corpus: Path, embedder: Any, cache: Path) -> tuple[Path, dict[
     return folder, built.spec, f"embedded the corpus; vectors cached in {folder}"
 
 
-def _hub_index(ref: str, settings: AllSettings) -> tuple[Path, dict[str, Any], Any, str]:
+def _hub_index(ref: str, settings: AihubConfig) -> tuple[Path, dict[str, Any], Any, str]:
     from aihub.compose import open_store
     from aihub.index_cli import open_embedder
     from core.errors import InvalidRequestError
@@ -133,7 +133,7 @@ def _hub_index(ref: str, settings: AllSettings) -> tuple[Path, dict[str, Any], A
 
 
 def retrieval_bench_setup(
-    settings: AllSettings, dataset: Path | None = None, *, index: str | None = None, queries: int = 300
+    settings: AihubConfig, dataset: Path | None = None, *, index: str | None = None, queries: int = 300
 ) -> Any:
     """Exact FAISS over the whole corpus (or a hub index's vectors) and a gateway app around it."""
     import itertools
@@ -143,7 +143,7 @@ def retrieval_bench_setup(
     from aihub.default_models import _minilm_folder
     from bench.retrieval_bench import RetrievalBenchSetup
     from gateway.app import create_app
-    from gateway.http_protocol import CoalescingHttpToolsProtocol
+    from gateway.fast_path.http_protocol import CoalescingHttpToolsProtocol
     from gateway.services import GatewayServices
     from retrievers.factory import build_embedder
     from retrievers.index_builder import VECTORS_FILE

@@ -57,17 +57,33 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Citation:
+    """A source a composed answer (RAG pipeline, agent search) drew on."""
+
+    doc_id: str
+    chunk_id: str
+    source: str
+    title: str
+    score: float
+    snippet: str
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationChunk:
     """A piece of a generation stream.
 
     ``text`` is the newly decoded text (possibly empty). The last chunk of a stream carries
-    ``finish_reason``. Token counts are cumulative, so the last chunk holds the usage.
+    ``finish_reason``. Token counts are cumulative, so the last chunk holds the usage. Pipelines put
+    their ``citations`` on the first chunk; agents put citations and the ``tool_calls`` they hand back
+    to the client on their one chunk.
     """
 
     text: str
     finish_reason: FinishReason | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    citations: tuple[Citation, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

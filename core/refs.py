@@ -15,6 +15,14 @@ _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 DEFAULT_TAG = "latest"
 
 
+def check_name(name: str) -> str:
+    """A repository name (``namespace/name``), refused when it carries a tag or digest."""
+    parsed = ArtifactRef.parse(name)
+    if parsed.name != name:
+        raise InvalidReferenceError(f"{name!r} is a reference; a name has no tag or digest")
+    return name
+
+
 def is_digest(value: str) -> bool:
     return bool(_DIGEST_RE.match(value))
 

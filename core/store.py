@@ -45,6 +45,11 @@ class ArtifactStore(Protocol):
         """Tag or digest to artifact. Raises ``ArtifactNotFoundError`` / ``InvalidReferenceError``."""
         ...
 
+    def resolve_digest(self, ref: str | ArtifactRef) -> tuple[str, str]:
+        """(name, manifest digest) of a reference, without reading the spec: the cheap way to ask
+        whether a tag moved."""
+        ...
+
     def list(self, kind: ArtifactKind | None = None) -> Sequence[Artifact]:
         """Every tagged artifact (one entry per tag's target), optionally of one kind."""
         ...

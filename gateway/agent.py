@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from opentelemetry import trace
 
-from core.chat import ChatMessage, FinishReason, GenerationChunk, GenerationRequest, ModelInfo, ToolCall
+from core.chat import (
+    ChatMessage,
+    Citation,
+    FinishReason,
+    GenerationChunk,
+    GenerationRequest,
+    ModelInfo,
+    ToolCall,
+)
 from core.engine import Engine
 from core.errors import InvalidRequestError
 from core.retrieval import Retriever
 from gateway import tracing
-from gateway.composed_chunk import ComposedChunk
 from gateway.retrieval_step import RetrievalSettings, citation, retrieve
 from gateway.tool_calls import (
     as_hermes_messages,
@@ -82,7 +89,7 @@ class _Turn:
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    citations: list[Mapping[str, Any]] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
 
 
 def _tool_name(schema: Mapping[str, Any]) -> str:
@@ -112,7 +119,7 @@ class AgentEngine:
     async def aclose(self) -> None:
         """Nothing of its own to release."""
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         return self._run(request)
 
     def _conversation(
@@ -191,9 +198,9 @@ class AgentEngine:
 
     def _final(
         self, turn: _Turn, text: str, finish: FinishReason, calls: tuple[ToolCall, ...] = ()
-    ) -> ComposedChunk:
-        unique = {(c["doc_id"], c["chunk_id"]): c for c in turn.citations}
-        return ComposedChunk(
+    ) -> GenerationChunk:
+        unique = {(c.doc_id, c.chunk_id): c for c in turn.citations}
+        return GenerationChunk(
             text=text,
             finish_reason=finish,
             prompt_tokens=turn.prompt_tokens,
@@ -202,7 +209,7 @@ class AgentEngine:
             tool_calls=calls,
         )
 
-    async def _run(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    async def _run(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         plan = self.plan
         if request.json_schema is not None:
             raise InvalidRequestError(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from opentelemetry.trace import Tracer
 from starlette.middleware import Middleware
 
@@ -19,29 +17,18 @@ from gateway.body_limit import BodyLimitMiddleware
 from gateway.catalog import ModelCatalog, Resolver
 from gateway.composition import CompositionResolver
 from gateway.errors import UnexpectedErrorMiddleware, install_error_handlers
-from gateway.hot_routes import HotRouteMiddleware, PathPattern
+from gateway.fast_path.hot_routes import HotRouteMiddleware, PathPattern
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
 from gateway.request_body import component_schemas
-from gateway.routers import chat, completions, health, models
+from gateway.routers import chat, completions, embeddings, health, models, vector_stores
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
 from gateway.tracing import TracingMiddleware, setup_tracing
 
 logger = logging.getLogger(__name__)
-
-# Routers written alongside this package; included when their module exists.
-OPTIONAL_ROUTERS = ("gateway.routers.embeddings", "gateway.routers.vector_stores")
-
-
-def _optional_routers() -> list[APIRouter]:
-    routers: list[APIRouter] = []
-    for name in OPTIONAL_ROUTERS:
-        if importlib.util.find_spec(name) is not None:
-            routers.append(importlib.import_module(name).router)
-    return routers
 
 
 def _resolvers(services: GatewayServices, tracer: Tracer, tag_ttl_s: float) -> list[Resolver]:
@@ -60,11 +47,16 @@ def _unique_engines(services: GatewayServices) -> list[Engine]:
     return list(seen.values())
 
 
-def _hot_patterns() -> list[PathPattern]:
-    if importlib.util.find_spec("gateway.routers.vector_stores") is None:
-        return []
-    search = importlib.import_module("gateway.routers.vector_stores").search_vector_store_hot
-    return [PathPattern("POST", "/v1/vector_stores/", "/search", "vector_store_id", search)]
+def _hot_routes() -> Middleware:
+    """The fast path: the hottest handlers, called past FastAPI's router."""
+    routes = {
+        ("POST", "/v1/chat/completions"): chat.create_chat_completion,
+        ("POST", "/v1/completions"): completions.create_completion,
+    }
+    search = PathPattern(
+        "POST", "/v1/vector_stores/", "/search", "vector_store_id", vector_stores.search_vector_store_hot
+    )
+    return Middleware(HotRouteMiddleware, routes=routes, patterns=[search])
 
 
 def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
@@ -107,11 +99,8 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
             Middleware(ApiKeyMiddleware, keys=settings.api_keys, open_paths=settings.open_paths)
         )
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes))
-    hot = {
-        ("POST", "/v1/chat/completions"): chat.create_chat_completion,
-        ("POST", "/v1/completions"): completions.create_completion,
-    }
-    middleware.append(Middleware(HotRouteMiddleware, routes=hot, patterns=_hot_patterns()))
+    if settings.fast_paths:
+        middleware.append(_hot_routes())
 
     app = FastAPI(
         title="aihub",
@@ -123,7 +112,14 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
     app.state.gateway = state
     app.state.services = services
     install_error_handlers(app)
-    for router in (chat.router, completions.router, models.router, health.router, *_optional_routers()):
+    for router in (
+        chat.router,
+        completions.router,
+        models.router,
+        health.router,
+        embeddings.router,
+        vector_stores.router,
+    ):
         app.include_router(router)
 
     base_openapi = app.openapi

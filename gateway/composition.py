@@ -14,7 +14,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, cast
 
@@ -28,13 +28,16 @@ from core.store import Artifact, ArtifactStore
 from gateway import tracing
 from gateway.agent import AgentEngine, AgentPlan, SearchTool
 from gateway.catalog import CatalogEntry, Target
-from gateway.composed_chunk import COMPOSITION_HEADER
 from gateway.pipeline import PipelineEngine, PipelinePlan
 from gateway.prompts import PromptTemplate
 from gateway.retrieval_step import RetrievalSettings
 from gateway.services import GatewayServices
+from hub.lock import Lock
+from hub.specs import AgentSpec, PipelineSpec
 
 logger = logging.getLogger(__name__)
+
+COMPOSITION_HEADER = "x-aihub-composition"  # the composition digest of the answer's lock
 
 CompositionKind = Literal["pipeline", "agent"]
 PREFIXES: dict[str, CompositionKind] = {"rag/": "pipeline", "agent/": "agent"}
@@ -67,7 +70,7 @@ class Composition:
     kind: CompositionKind
     root: str  # manifest digest of the pipeline / agent artifact
     digest: str  # the composition digest: sha256 of the canonical lock
-    lock: Any  # hub.lock.Lock
+    lock: Lock
     engine: PipelineEngine | AgentEngine
 
 
@@ -150,10 +153,7 @@ class CompositionResolver:
         return digest
 
     def _lookup(self, ref: ArtifactRef) -> str:
-        fast = getattr(self.store, "resolve_digest", None)  # LocalStore: a cached index.json lookup
-        if callable(fast):
-            return str(fast(ref)[1])
-        return self.store.resolve(ref).digest
+        return self.store.resolve_digest(ref)[1]
 
     async def _build_once(self, kind: CompositionKind, name: str, root: str, model_id: str) -> Composition:
         # Concurrent first requests for one digest share a single build.
@@ -178,7 +178,7 @@ class CompositionResolver:
 
     async def _build(self, kind: CompositionKind, name: str, root: str, model_id: str) -> Composition:
         from hub.lock import resolve_lock
-        from hub.specs import AgentSpec, PipelineSpec, validate_spec
+        from hub.specs import validate_spec
 
         pinned = f"{name}@{root}"
         artifact = await asyncio.to_thread(self.store.resolve, pinned)
@@ -196,7 +196,7 @@ class CompositionResolver:
         logger.info("composed %s %s: composition %s", kind, pinned, lock.composition_digest)
         return Composition(kind, root, lock.composition_digest, lock, engine)
 
-    async def _pipeline(self, spec: Any, model_id: str, digest: str) -> PipelineEngine:
+    async def _pipeline(self, spec: PipelineSpec, model_id: str, digest: str) -> PipelineEngine:
         if spec.agent is not None:
             raise InvalidSpecError(
                 "a pipeline with an agent is served as agent/<name>; not supported as rag/"
@@ -213,7 +213,7 @@ class CompositionResolver:
         )
         return PipelineEngine(plan, self.tracer)
 
-    async def _agent(self, spec: Any, model_id: str, digest: str) -> AgentEngine:
+    async def _agent(self, spec: AgentSpec, model_id: str, digest: str) -> AgentEngine:
         engine = await self._engine(spec.model)
         if spec.tool_choice == "required" and not engine.info.structured_output:
             raise InvalidSpecError(
@@ -225,18 +225,16 @@ class CompositionResolver:
         for tool in spec.tools:
             if tool.type in SEARCH_TOOL_TYPES and tool.index is not None:
                 retriever = await self._open_index(tool.index)
-                parameters = tool.parameters if tool.parameters.get("type") == "object" else None
-                search.append(
-                    SearchTool(
-                        tool.name,
-                        tool.description,
-                        retriever,
-                        **({"parameters": parameters} if parameters else {}),
-                    )
-                )
+                found = SearchTool(tool.name, tool.description, retriever)
+                if tool.parameters.get("type") == "object":  # the agent's own schema of the arguments
+                    found = replace(found, parameters=tool.parameters)
+                search.append(found)
             else:
-                function = {"name": tool.name, "description": tool.description}
-                function["parameters"] = tool.parameters or {"type": "object", "properties": {}}
+                function: dict[str, Any] = {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.parameters or {"type": "object", "properties": {}},
+                }
                 client.append({"type": "function", "function": function})
         plan = AgentPlan(
             model_id=model_id,

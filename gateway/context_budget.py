@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-TokenCounter = Callable[[str], int]
+from core.engine import Engine, TokenCounter
+
+CountTokens = Callable[[str], int]
 
 CHARS_PER_TOKEN = 3
 PER_DOCUMENT_OVERHEAD = 8  # numbering, title line, separators the template adds around a document
@@ -24,11 +25,10 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
-def token_counter(engine: Any) -> TokenCounter:
-    """The engine's own count when it offers ``count_tokens(text) -> int``, else the estimate."""
-    count = getattr(engine, "count_tokens", None)
-    if callable(count):
-        return lambda text: int(count(text))
+def token_counter(engine: Engine) -> CountTokens:
+    """The engine's own count when it is a ``TokenCounter``, else the estimate."""
+    if isinstance(engine, TokenCounter):
+        return engine.count_tokens
     return estimate_tokens
 
 
@@ -51,7 +51,7 @@ def available_for_documents(
     return max(0, context_length - used)
 
 
-def _cut(text: str, tokens: int, count: TokenCounter) -> str:
+def _cut(text: str, tokens: int, count: CountTokens) -> str:
     """The longest prefix (at a word boundary where possible) that counts at most ``tokens``."""
     if tokens <= 0:
         return ""
@@ -70,7 +70,7 @@ def _cut(text: str, tokens: int, count: TokenCounter) -> str:
 def fit_documents(
     texts: Sequence[str],
     budget: int,
-    count: TokenCounter = estimate_tokens,
+    count: CountTokens = estimate_tokens,
     extra_tokens: Sequence[int] | None = None,
 ) -> list[FittedDocument]:
     """Take ranked documents in order while they fit ``budget``; cut the first one that does not.

@@ -1,13 +1,13 @@
 """The RAG pipeline executor: retrieve → fit documents into the context → render → generate.
 
 A ``PipelineEngine`` is engine-like (``core.engine.Engine``): the chat router drives it as it drives a
-model, and gets ``ComposedChunk``s whose first one carries the citations.
+model, and yields its chunks, the first one carrying the citations.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,7 +19,6 @@ from core.engine import Engine
 from core.errors import InvalidRequestError
 from core.retrieval import Retriever, SearchHit
 from gateway import tracing
-from gateway.composed_chunk import with_extras
 from gateway.context_budget import available_for_documents, fit_documents, token_counter
 from gateway.prompts import PromptTemplate
 from gateway.retrieval_step import RetrievalSettings, citation, document_value, retrieve
@@ -97,7 +96,7 @@ class PipelineEngine:
     async def aclose(self) -> None:
         """Nothing of its own to release: engines and retrievers are shared."""
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         return self._run(request)
 
     def _prompt(
@@ -134,7 +133,7 @@ class PipelineEngine:
                 return text, [hits[f.index] for f in fitted]
             fitted = fitted[:-1]
 
-    async def _run(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    async def _run(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         plan = self.plan
         messages = list(request.messages or ())
         if request.prompt is not None:
@@ -178,7 +177,7 @@ class PipelineEngine:
         async with aclosing(stream):
             first = await anext(stream, None)
             citations = tuple(citation(h) for h in shown)
-            yield with_extras(first or GenerationChunk(text="", finish_reason="stop"), citations=citations)
+            yield replace(first or GenerationChunk(text="", finish_reason="stop"), citations=citations)
             if first is None or first.finish_reason is not None:
                 return
             async for chunk in stream:

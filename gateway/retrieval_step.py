@@ -9,6 +9,7 @@ from typing import Any, get_args
 
 from opentelemetry import trace
 
+from core.chat import Citation
 from core.errors import InvalidRequestError
 from core.retrieval import ComparisonFilter, CompoundFilter, Filter, Retriever, SearchHit, SearchMode
 from gateway import tracing
@@ -125,16 +126,16 @@ async def retrieve(
         return hits
 
 
-def citation(hit: SearchHit) -> dict[str, Any]:
+def citation(hit: SearchHit) -> Citation:
     snippet = hit.text if len(hit.text) <= SNIPPET_CHARS else hit.text[: SNIPPET_CHARS - 1].rstrip() + "…"
-    return {
-        "doc_id": hit.doc_id,
-        "chunk_id": hit.chunk_id,
-        "source": hit.source,
-        "title": hit.title,
-        "score": round(float(hit.score), 6),
-        "snippet": snippet,
-    }
+    return Citation(
+        doc_id=hit.doc_id,
+        chunk_id=hit.chunk_id,
+        source=hit.source,
+        title=hit.title,
+        score=round(float(hit.score), 6),
+        snippet=snippet,
+    )
 
 
 def document_value(hit: SearchHit, text: str) -> dict[str, Any]:

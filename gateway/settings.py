@@ -22,6 +22,9 @@ class GatewaySettings(BaseSettings):
     open_paths: tuple[str, ...] = ("/health", "/ready", "/metrics")
     # OpenTelemetry export (gateway.tracing.TracingSettings); env: AIHUB_TRACING='{"exporter": "otlp"}'.
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    # The measured fast paths (gateway.fast_path): hot routes past FastAPI's router, and the HTTP
+    # protocol that sends a response's head with its first event. Off: plain FastAPI on uvicorn.
+    fast_paths: bool = True
     # Seconds a resolved tag (rag/<name>:<tag>) is trusted before the hub is asked again.
     composition_tag_ttl_s: float = Field(default=1.0, ge=0.0)
 

@@ -52,7 +52,7 @@ class EventStreamResponse(Response):
         try:
             # The first event is ready (routes pull the engine's first chunk before building the
             # response), so head and first event go out in this step: one segment for a server that
-            # coalesces writes (gateway.http_protocol), one wake-up of the client for its first token.
+            # coalesces writes (gateway.fast_path.http_protocol), one client wake-up for its first token.
             first = await anext(self.events, None)
             await send(self._start())
             if first is None:

@@ -8,7 +8,7 @@ document ids and token counts as attributes.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -130,7 +130,7 @@ def stage(tracer: trace.Tracer, name: str, **attributes: Any) -> Iterator[trace.
 
 async def traced_generation(
     tracer: trace.Tracer,
-    chunks: AsyncIterator[GenerationChunk],
+    chunks: AsyncGenerator[GenerationChunk, None],
     attributes: Mapping[str, Any],
     parent: otel_context.Context | None = None,
 ) -> AsyncGenerator[GenerationChunk, None]:

@@ -10,14 +10,26 @@ import os
 import shutil
 import uuid
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from core.errors import IntegrityError
 from hub.atomic import file_lock, storage_error, write_atomic
+from hub.blobs import BlobStore
 from hub.digests import Progress, digest_file, hex_of
+from hub.manifest import ParsedManifest
 
-if TYPE_CHECKING:
-    from hub.store import LocalStore
+
+class MaterializeSource(Protocol):
+    """What unpacking needs of the store (``hub.store.LocalStore``)."""
+
+    @property
+    def cache_dir(self) -> Path: ...
+
+    @property
+    def blobs(self) -> BlobStore: ...
+
+    def manifest(self, digest: str) -> ParsedManifest: ...
+
 
 RECORD = ".aihub-materialized.json"
 
@@ -51,7 +63,7 @@ def _looks_intact(folder: Path, digest: str) -> bool:
     return True
 
 
-def materialize(store: LocalStore, digest: str, progress: Progress | None = None) -> Path:
+def materialize(store: MaterializeSource, digest: str, progress: Progress | None = None) -> Path:
     folder = store.cache_dir / hex_of(digest)
     if _looks_intact(folder, digest):
         return folder
@@ -90,7 +102,7 @@ def materialize(store: LocalStore, digest: str, progress: Progress | None = None
     return folder
 
 
-def verify_materialized(store: LocalStore, digest: str) -> list[str]:
+def verify_materialized(store: MaterializeSource, digest: str) -> list[str]:
     """Problems with the unpacked copy of ``digest`` (none if it was never unpacked)."""
     folder = store.cache_dir / hex_of(digest)
     if not folder.exists():

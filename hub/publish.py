@@ -4,24 +4,37 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from core.errors import ArtifactNotFoundError, InvalidReferenceError, InvalidSpecError
-from core.refs import ArtifactRef
-from core.store import ArtifactKind
+from core.refs import ArtifactRef, check_name
+from core.store import Artifact, ArtifactKind
+from hub.blobs import BlobStore
 from hub.digests import Progress
 from hub.manifest import Layer, build_config, build_manifest
 from hub.media_types import OCI_MANIFEST, layer_media_type
 from hub.specs import SpecBase, check_kind, set_at, validate_spec
 
-if TYPE_CHECKING:
-    from hub.store import LocalStore
+
+class PublishTarget(Protocol):
+    """What a push needs of the store (``hub.store.LocalStore``)."""
+
+    @property
+    def blobs(self) -> BlobStore: ...
+
+    def mutating(self) -> AbstractContextManager[None]: ...
+
+    def resolve(self, ref: str | ArtifactRef) -> Artifact: ...
+
+    def record(self, name: str, digest: str, tags: Sequence[str]) -> None: ...
+
 
 logger = logging.getLogger(__name__)
 
 
-def pin_references(store: LocalStore, kind: ArtifactKind, spec: SpecBase) -> SpecBase:
+def pin_references(store: PublishTarget, kind: ArtifactKind, spec: SpecBase) -> SpecBase:
     """Every reference becomes ``name@sha256:…``; a reference that does not resolve is refused."""
     data = spec.model_dump(mode="json")
     for path, ref, kinds in spec.references():
@@ -40,7 +53,7 @@ def pin_references(store: LocalStore, kind: ArtifactKind, spec: SpecBase) -> Spe
     return validate_spec(kind, data)
 
 
-def _subject(store: LocalStore, kind: ArtifactKind, spec: SpecBase) -> dict[str, Any] | None:
+def _subject(store: PublishTarget, kind: ArtifactKind, spec: SpecBase) -> dict[str, Any] | None:
     if kind != "eval-report":
         return None
     digest = ArtifactRef.parse(spec.target).digest  # type: ignore[attr-defined]
@@ -67,7 +80,7 @@ def _check_files(kind: ArtifactKind, spec: SpecBase, files: Mapping[str, Path]) 
 
 
 def push_artifact(
-    store: LocalStore,
+    store: PublishTarget,
     kind: str,
     name: str,
     spec_data: Mapping[str, Any],
@@ -75,8 +88,6 @@ def push_artifact(
     tags: Sequence[str],
     progress: Progress | None = None,
 ) -> str:
-    from hub.store import check_name
-
     checked_kind = check_kind(kind)
     check_name(name)
     for tag in tags:

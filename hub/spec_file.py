@@ -9,9 +9,9 @@ from typing import Any
 import yaml
 
 from core.errors import InvalidSpecError
+from core.refs import check_name
 from core.store import ArtifactKind
 from hub.specs import check_kind, validate_spec
-from hub.store import check_name
 
 _TOP_LEVEL = {"kind", "name", "tags", "spec"}
 

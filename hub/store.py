@@ -18,6 +18,7 @@ from hub.blobs import BlobStore
 from hub.digests import Progress
 from hub.index_file import Descriptor, IndexFile
 from hub.manifest import ParsedManifest, parse_config, parse_manifest
+from hub.materialize import materialize
 from hub.media_types import (
     ANNOTATION_CREATED,
     ANNOTATION_KIND,
@@ -27,6 +28,7 @@ from hub.media_types import (
     OCI_MANIFEST,
     artifact_type,
 )
+from hub.publish import push_artifact
 from hub.settings import HubSettings
 
 logger = logging.getLogger(__name__)
@@ -35,13 +37,6 @@ GC_LOCK = ".gc.lock"
 
 def parse_ref(ref: str | ArtifactRef) -> ArtifactRef:
     return ref if isinstance(ref, ArtifactRef) else ArtifactRef.parse(ref)
-
-
-def check_name(name: str) -> str:
-    parsed = ArtifactRef.parse(name)
-    if parsed.name != name:
-        raise InvalidReferenceError(f"{name!r} is a reference; a name has no tag or digest")
-    return name
 
 
 class LocalStore:
@@ -163,8 +158,6 @@ class LocalStore:
         tags: Sequence[str] = ("latest",),
         progress: Progress | None = None,
     ) -> Artifact:
-        from hub.publish import push_artifact
-
         digest = push_artifact(self, kind, name, spec, files or {}, tags, progress)
         return self.resolve(f"{name}@{digest}")
 
@@ -229,7 +222,5 @@ class LocalStore:
             )
 
     def materialize(self, ref: str | ArtifactRef) -> Path:
-        from hub.materialize import materialize
-
         _, digest = self.resolve_digest(ref)
         return materialize(self, digest)

@@ -15,7 +15,7 @@ from typing import Any
 from ray import serve
 from ray.serve import Application, Deployment
 
-from ray_cluster.config import ClusterConfig, load_cluster_config
+from ray_cluster.config import AihubConfig, load_config
 from ray_cluster.embedder_worker import EmbedderWorker
 from ray_cluster.ingress import GatewayIngress
 from ray_cluster.model_replica import ModelReplica
@@ -43,9 +43,9 @@ def _deployment(cls: type, name: str, options: dict[str, Any]) -> Deployment:
     return deployment
 
 
-def _config_from_args(args: dict[str, Any]) -> ClusterConfig:
+def _config_from_args(args: dict[str, Any]) -> AihubConfig:
     path = args.get("config")
-    return load_cluster_config(Path(path) if path else RaySettings().config)
+    return load_config(Path(path) if path else RaySettings().config)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Backends:
     retrievers: Application | None
 
 
-def build_backends(config: ClusterConfig) -> Backends:
+def build_backends(config: AihubConfig) -> Backends:
     ray = config.ray
     models = {
         spec.id: _deployment(
@@ -67,7 +67,7 @@ def build_backends(config: ClusterConfig) -> Backends:
     }
     embedders: dict[str, Application] = {}
     retrievers = None
-    if config.retrievers is not None:
+    if config.embedders:
         embedders = {
             spec.id: _deployment(
                 EmbedderWorker, embedder_deployment_name(spec.id), ray.embedders.deployment_options()
@@ -81,9 +81,9 @@ def build_backends(config: ClusterConfig) -> Backends:
     return Backends(models, embedders, retrievers)
 
 
-def build_app(config: ClusterConfig | dict[str, Any]) -> Application:
+def build_app(config: AihubConfig | dict[str, Any]) -> Application:
     """A Serve application; ``config`` may also be Serve's builder args (``config=cluster.yaml``)."""
-    if not isinstance(config, ClusterConfig):
+    if not isinstance(config, AihubConfig):
         config = _config_from_args(config)
     backends = build_backends(config)
     ingress = _deployment(GatewayIngress, GATEWAY_DEPLOYMENT, config.ray.gateway.deployment_options())

@@ -1,32 +1,34 @@
-"""What a Ray Serve application serves: every package's settings plus the models and embedders.
+"""The one config shape of both composition roots: every package's settings, from one YAML file.
 
-``aihub serve --ray`` builds a ``ClusterConfig`` from the settings it already holds; Ray's own
-``serve run ray_cluster.app:app config=cluster.yaml`` reads one with ``load_cluster_config``. The cluster
-YAML is aihub's config file (sections ``app``, ``gateway``, ``serving``, ``hub``, ``retrievers``) plus a
-``ray`` section (``RaySettings``), e.g.::
+``aihub serve`` (embedded) and ``aihub serve --ray`` / Ray's own ``serve run ray_cluster.app:app
+config=cluster.yaml`` read the same file with ``load_config``: sections ``app``, ``gateway``,
+``serving``, ``hub``, ``retrievers`` and ``ray`` (the last used in Ray mode only), e.g.::
 
     app:
       home: /shared/aihub
       models:
-        - {id: smollm2-135m-instruct, ref: "models/smollm2-135m-instruct:latest"}
+        - {id: smollm2-135m-instruct, ref: "models/smollm2-135m-instruct:latest", engine: vllm}
       embedders:
         - {id: all-minilm-l6-v2, ref: "models/all-minilm-l6-v2:latest"}
     ray:
       address: auto
       models:
         smollm2-135m-instruct: {num_cpus: 1, min_replicas: 1, max_replicas: 4}
+
+It lives here, the lowest layer that sees every package's settings (``aihub`` may import it, and imports
+nothing of Ray by doing so). Precedence: command line > environment > file > defaults
+(``core.config_file``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict
-from pydantic_settings import BaseSettings
-
+from core.app_settings import AppSettings
+from core.config_file import layered, read_config_file
 from core.errors import InvalidSpecError
 from core.model_config import ModelConfig, adapter_aliases
 from gateway.settings import GatewaySettings
@@ -35,69 +37,85 @@ from ray_cluster.settings import RaySettings
 from retrievers.settings import RetrieverSettings
 from serving.settings import ServingSettings
 
-SECTIONS = ("app", "gateway", "serving", "hub", "retrievers", "ray")
-SettingsT = TypeVar("SettingsT", bound=BaseSettings)
-
-
-class AppSection(BaseModel):
-    """The part of the ``app`` section a Ray application needs."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    home: Path | None = None
-    models: tuple[ModelConfig, ...] = ()
-    embedders: tuple[ModelConfig, ...] = ()
-    default_embedder: str | None = None
-
 
 @dataclass(frozen=True)
-class ClusterConfig:
-    """Everything ``build_app`` needs; pickled into the deployments, so every field is plain data."""
+class AihubConfig:
+    """Every section; pickled into Ray deployments, so every field is plain data."""
 
-    ray: RaySettings
+    app: AppSettings
     gateway: GatewaySettings
     serving: ServingSettings
     hub: HubSettings
-    models: tuple[ModelConfig, ...]
-    retrievers: RetrieverSettings | None = None  # None: no embedders or indices in this cluster
-    embedders: tuple[ModelConfig, ...] = ()
-    default_embedder: str | None = None
+    retrievers: RetrieverSettings
+    ray: RaySettings
+
+    def __post_init__(self) -> None:
+        ids = [model.id for model in self.app.models]
+        if len(set(ids)) != len(ids):
+            raise InvalidSpecError(f"model ids must be unique, got {ids}")
+
+    @classmethod
+    def build(
+        cls,
+        home: Path,
+        models: tuple[ModelConfig, ...] = (),
+        *,
+        embedders: tuple[ModelConfig, ...] = (),
+        default_embedder: str | None = None,
+        gateway: GatewaySettings | None = None,
+        serving: ServingSettings | None = None,
+        ray: RaySettings | None = None,
+    ) -> AihubConfig:
+        """A config made in code (tests, benchmarks): no default models prepared, no demo."""
+        app = AppSettings(
+            home=home,
+            models=models,
+            embedders=embedders,
+            default_embedder=default_embedder,
+            prepare_defaults=False,
+            demo=False,
+        )
+        return cls(
+            app=app,
+            gateway=gateway or GatewaySettings(),
+            serving=serving or ServingSettings(),
+            hub=HubSettings(home=home),
+            retrievers=RetrieverSettings(work_dir=app.cache_dir / "retrievers"),
+            ray=ray or RaySettings(),
+        )
+
+    @property
+    def models(self) -> tuple[ModelConfig, ...]:
+        return self.app.models
+
+    @property
+    def embedders(self) -> tuple[ModelConfig, ...]:
+        return self.app.embedders
+
+    @property
+    def default_embedder(self) -> str | None:
+        return self.app.default_embedder
 
     def gateway_settings(self) -> GatewaySettings:
         """The gateway section with each adapter's hub form as an alias of its served id."""
         return self.gateway.with_aliases(adapter_aliases(self.models))
 
-    def __post_init__(self) -> None:
-        ids = [spec.id for spec in self.models]
-        if len(set(ids)) != len(ids):
-            raise InvalidSpecError(f"model ids must be unique, got {ids}")
 
-
-def _settings(cls: type[SettingsT], section: dict[str, Any] | None) -> SettingsT:
-    # As in aihub's config file: file values are defaults, the environment overrides them.
-    from_env = cls().model_dump(exclude_unset=True)
-    return cls(**{**(section or {}), **from_env})
-
-
-def load_cluster_config(path: Path | None) -> ClusterConfig:
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InvalidSpecError(f"cannot read cluster config {path}: {exc}") from exc
-        if not isinstance(data, dict) or set(data) - set(SECTIONS):
-            raise InvalidSpecError(f"cluster config {path} must be a mapping with sections among {SECTIONS}")
-    sections = {name: dict(data.get(name) or {}) for name in SECTIONS}
-    app = AppSection.model_validate(sections["app"])
-    hub_section = {**({"home": app.home} if app.home else {}), **sections["hub"]}
-    return ClusterConfig(
-        ray=_settings(RaySettings, sections["ray"]),
-        gateway=_settings(GatewaySettings, sections["gateway"]),
-        serving=_settings(ServingSettings, sections["serving"]),
-        hub=_settings(HubSettings, hub_section),
-        retrievers=_settings(RetrieverSettings, sections["retrievers"]),
-        models=app.models,
-        embedders=app.embedders,
-        default_embedder=app.default_embedder,
+def load_config(
+    path: Path | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None
+) -> AihubConfig:
+    """The file at ``path`` (or none) under the environment, under ``overrides`` (section → values)."""
+    sections = read_config_file(path)
+    overrides = overrides or {}
+    app = layered(AppSettings, "app", sections.get("app"), overrides.get("app"))
+    # The hub and the retrievers' work folder live in the app's home unless their sections say otherwise.
+    hub_file = {"home": app.home, **sections.get("hub", {})}
+    retrievers_file = {"work_dir": app.cache_dir / "retrievers", **sections.get("retrievers", {})}
+    return AihubConfig(
+        app=app,
+        gateway=layered(GatewaySettings, "gateway", sections.get("gateway"), overrides.get("gateway")),
+        serving=layered(ServingSettings, "serving", sections.get("serving"), overrides.get("serving")),
+        hub=layered(HubSettings, "hub", hub_file, overrides.get("hub")),
+        retrievers=layered(RetrieverSettings, "retrievers", retrievers_file, overrides.get("retrievers")),
+        ray=layered(RaySettings, "ray", sections.get("ray"), overrides.get("ray")),
     )

@@ -21,7 +21,7 @@ from ray_cluster.builder import (
     embedder_deployment_name,
     model_deployment_name,
 )
-from ray_cluster.config import ClusterConfig
+from ray_cluster.config import AihubConfig
 from ray_cluster.handle_services import handle_services, probe_readiness
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class BackendHandles:
     applications: tuple[str, ...]  # Serve application names, for shutdown
 
 
-def deploy_backends(config: ClusterConfig) -> BackendHandles:
+def deploy_backends(config: AihubConfig) -> BackendHandles:
     """One Serve application per model, one for the retriever and its embedders; no HTTP routes."""
     from ray import serve
 
@@ -71,12 +71,12 @@ def deploy_backends(config: ClusterConfig) -> BackendHandles:
     return BackendHandles(models, embedders, retrievers, tuple(names))
 
 
-async def serve_gateway(config: ClusterConfig, handles: BackendHandles, *, host: str, port: int) -> None:
+async def serve_gateway(config: AihubConfig, handles: BackendHandles, *, host: str, port: int) -> None:
     """uvicorn with the gateway app until SIGINT/SIGTERM (uvicorn's own handlers end ``serve``)."""
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.http_protocol import CoalescingHttpToolsProtocol
+    from gateway.fast_path import http_protocol
 
     backends = await handle_services(config, handles.models, handles.embedders, handles.retrievers)
     app = create_app(config.gateway_settings(), backends.services)
@@ -85,7 +85,7 @@ async def serve_gateway(config: ClusterConfig, handles: BackendHandles, *, host:
             app,
             host=host,
             port=port,
-            http=CoalescingHttpToolsProtocol,
+            http=http_protocol(config.gateway),
             log_level="warning",
             access_log=False,
             lifespan="on",

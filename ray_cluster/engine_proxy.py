@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from core.chat import GenerationChunk, GenerationRequest, ModelInfo
@@ -70,7 +70,7 @@ class EngineProxy:
             return False
         return True
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         if request.final_only:
             for chunk in await self._generate_final(request):
                 yield chunk

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import AihubError
 from gateway.services import GatewayServices
-from ray_cluster.config import ClusterConfig
+from ray_cluster.config import AihubConfig
 from ray_cluster.embedder_proxy import EmbedderProxy, fetch_embedder_info
 from ray_cluster.engine_proxy import EngineProxy
 from ray_cluster.index_proxy import IndexProviderProxy
@@ -39,7 +39,7 @@ class HandleServices:
 
 
 async def handle_services(
-    config: ClusterConfig,
+    config: AihubConfig,
     models: Mapping[str, DeploymentHandle[Any]],
     embedders: Mapping[str, DeploymentHandle[Any]],
     retrievers: DeploymentHandle[Any] | None,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ray import serve
 
-from ray_cluster.config import ClusterConfig
+from ray_cluster.config import AihubConfig
 from ray_cluster.handle_services import HandleServices, handle_services, probe_readiness
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 class GatewayIngress:
     async def __init__(  # type: ignore[misc]  # Serve awaits async constructors
         self,
-        config: ClusterConfig,
+        config: AihubConfig,
         models: Mapping[str, DeploymentHandle[Any]],
         embedders: Mapping[str, DeploymentHandle[Any]],
         retrievers: DeploymentHandle[Any] | None,

@@ -9,12 +9,12 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from ray_cluster.config import ClusterConfig, load_cluster_config
+from ray_cluster.config import AihubConfig, load_config
 
 logger = logging.getLogger(__name__)
 
 
-def start_ray(config: ClusterConfig, address: str | None = None) -> None:
+def start_ray(config: AihubConfig, address: str | None = None) -> None:
     """Join ``address`` (or ``config.ray.address``), or start a local Ray when neither is set."""
     import ray
 
@@ -32,7 +32,7 @@ def start_ray(config: ClusterConfig, address: str | None = None) -> None:
         ray.init(address=target, runtime_env=runtime_env)
 
 
-def deploy(config: ClusterConfig, *, host: str, port: int) -> str:
+def deploy(config: AihubConfig, *, host: str, port: int) -> str:
     """Start Serve's HTTP proxy on ``host:port`` and deploy; returns the base URL once running."""
     from ray import serve
 
@@ -66,7 +66,7 @@ def stop() -> None:
 
 
 def serve_ray(
-    config: ClusterConfig | None = None,
+    config: AihubConfig | None = None,
     *,
     config_path: Path | None = None,
     address: str | None = None,
@@ -78,7 +78,7 @@ def serve_ray(
     ``config`` wins over ``config_path``; ``host``/``port``/``address`` override the ``ray`` section.
     """
     if config is None:
-        config = load_cluster_config(config_path)
+        config = load_config(config_path)
     settings = config.ray.model_copy(
         update={key: value for key, value in (("host", host), ("port", port)) if value is not None}
     )
@@ -104,7 +104,7 @@ def serve_ray(
             signal.signal(sig, handler)
 
 
-def _serve_from_driver(config: ClusterConfig, address: str | None) -> None:
+def _serve_from_driver(config: AihubConfig, address: str | None) -> None:
     """The gateway on uvicorn in this process; uvicorn's own SIGINT/SIGTERM handling ends it."""
     import asyncio
 

@@ -4,7 +4,7 @@ started inside the replica's process."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from core.chat import GenerationChunk, GenerationRequest, ModelInfo
@@ -47,12 +47,14 @@ class ModelReplica:
         """Generations running in this replica now (a cancelled one stops counting at once)."""
         return self._active
 
-    async def generate(self, request: GenerationRequest, model_id: str) -> AsyncIterator[GenerationChunk]:
+    async def generate(
+        self, request: GenerationRequest, model_id: str
+    ) -> AsyncGenerator[GenerationChunk, None]:
         engine = self._engine(model_id)
         self._active += 1
         try:
             # aclosing: when the caller cancels, the engine's generator is closed and its slot freed.
-            async with aclosing(engine.generate(request)) as stream:  # type: ignore[type-var]
+            async with aclosing(engine.generate(request)) as stream:
                 async for chunk in stream:
                     yield chunk
         finally:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from core.chat import FinishReason, GenerationChunk, GenerationRequest, ModelInfo
 from core.errors import ContextLengthExceededError, InvalidRequestError
@@ -61,7 +61,7 @@ class FixedLatencyEngineDouble:
             return sum(len(message.content.split()) + 1 for message in request.messages)
         return len((request.prompt or "").split())
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         refuse_json_schema(request, "fixed-latency double")
         prompt_tokens = self.prompt_tokens(request)
         wanted = request.params.max_tokens

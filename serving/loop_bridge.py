@@ -9,7 +9,7 @@ Callers on the home loop itself take the direct path and pay nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TypeVar, cast
 
 T = TypeVar("T")
@@ -17,7 +17,7 @@ T = TypeVar("T")
 
 async def stream_on_loop(
     home: asyncio.AbstractEventLoop, source: AsyncGenerator[T, None]
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """Yield ``source``'s items, each pulled on ``home``; closing or cancelling this closes ``source`` there.
 
     Cancelling the caller while it waits cancels the pull on ``home`` too, which is where the engine

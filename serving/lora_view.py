@@ -8,7 +8,7 @@ the adapter's name.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 from typing import Protocol
 
@@ -23,7 +23,9 @@ class MultiLoraEngine(Protocol):
 
     def generate(
         self, request: GenerationRequest, adapter: str | None = None
-    ) -> AsyncIterator[GenerationChunk]: ...
+    ) -> AsyncGenerator[GenerationChunk, None]: ...
+
+    def count_tokens(self, text: str) -> int: ...
 
     async def start(self) -> None: ...
 
@@ -47,8 +49,11 @@ class LoraAdapterView:
             metadata={**base.metadata, "adapter": self._adapter, "base": base.id},
         )
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         return self._base.generate(request, adapter=self._adapter)
+
+    def count_tokens(self, text: str) -> int:
+        return self._base.count_tokens(text)  # adapters share the base model's tokenizer
 
     async def start(self) -> None:
         await self._base.start()  # idempotent: every view and the base itself may ask

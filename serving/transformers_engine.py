@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -167,7 +167,7 @@ class TransformersEngine:
         if scheduler is not None:
             await asyncio.to_thread(scheduler.stop)
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         from serving.batch_scheduler import Sequence, asyncio_emitter
         from serving.detokenizer import IncrementalDetokenizer
         from serving.sampling import TokenSampler

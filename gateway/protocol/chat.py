@@ -1,4 +1,5 @@
-"""``POST /v1/chat/completions`` request model, and its conversion to a ``GenerationRequest``."""
+"""``POST /v1/chat/completions``: the request model, its conversion to a ``GenerationRequest``, and the
+response and stream chunk bodies."""
 
 from __future__ import annotations
 
@@ -6,9 +7,18 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from core.chat import ChatMessage, GenerationRequest, ToolCall
+from core.chat import ChatMessage, Citation, GenerationChunk, GenerationRequest, ToolCall
 from core.errors import InvalidRequestError
-from gateway.protocol.common import MAX_TOKENS_LIMIT, SamplingFields, WireModel
+from gateway.outcome import Outcome
+from gateway.protocol.common import (
+    MAX_TOKENS_LIMIT,
+    ResponseHead,
+    SamplingFields,
+    WireModel,
+    citations_wire,
+    tool_calls_wire,
+    usage_wire,
+)
 
 
 class ContentPart(WireModel):
@@ -144,3 +154,68 @@ def response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | 
         param="response_format",
         code="invalid_value",
     )
+
+
+def chat_completion(head: ResponseHead, outcome: Outcome) -> dict[str, Any]:
+    """A ``chat.completion`` object (OpenAI's CreateChatCompletionResponse), with aihub's citations."""
+    message: dict[str, Any] = {"role": "assistant", "content": outcome.text, "refusal": None}
+    if outcome.tool_calls:
+        message["tool_calls"] = tool_calls_wire(outcome.tool_calls)
+        message["content"] = outcome.text or None
+    payload = {
+        **head.fields("chat.completion"),
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": outcome.finish_reason}
+        ],
+        "usage": usage_wire(outcome),
+    }
+    if outcome.citations:
+        payload["citations"] = citations_wire(outcome.citations)
+    return payload
+
+
+class ChatChunks:
+    """The ``chat.completion.chunk`` payloads of one stream: the role rides on the first, citations on
+    the first that has them, the finish reason and tool calls on the last; usage after, when asked for."""
+
+    def __init__(self, head: ResponseHead, include_usage: bool) -> None:
+        self._head = head.fields("chat.completion.chunk")
+        self._include_usage = include_usage
+        self._sent_role = False
+        self._sent_citations = False
+
+    def _delta(self, content: str) -> dict[str, Any]:
+        if self._sent_role:
+            return {"content": content}
+        self._sent_role = True
+        return {"role": "assistant", "content": content}
+
+    def _chunk(
+        self, delta: dict[str, Any], finish: str | None, citations: tuple[Citation, ...]
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            **self._head,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if citations and not self._sent_citations:
+            self._sent_citations = True
+            payload["citations"] = citations_wire(citations)
+        if self._include_usage:
+            payload["usage"] = None
+        return payload
+
+    def text(self, text: str, chunk: GenerationChunk | None) -> dict[str, Any]:
+        return self._chunk(self._delta(text), None, chunk.citations if chunk is not None else ())
+
+    def final(self, outcome: Outcome) -> dict[str, Any]:
+        delta = self._delta("") if not self._sent_role else {}
+        if outcome.tool_calls:
+            delta["tool_calls"] = [
+                {"index": index, **call} for index, call in enumerate(tool_calls_wire(outcome.tool_calls))
+            ]
+        return self._chunk(delta, outcome.finish_reason, outcome.citations)
+
+    def usage(self, outcome: Outcome) -> dict[str, Any] | None:
+        if not self._include_usage:
+            return None
+        return {**self._head, "choices": [], "usage": usage_wire(outcome)}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.chat import ChatMessage, GenerationRequest, SamplingParams
+from core.chat import ChatMessage, Citation, GenerationRequest, SamplingParams, ToolCall
 from core.errors import InvalidRequestError
+from gateway.outcome import Outcome
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_TOKENS_LIMIT = 2**31 - 1
@@ -60,6 +62,10 @@ class SamplingFields(WireModel):
             options=self.aihub or {},
         )
 
+    def to_generation(self, request_id: str) -> GenerationRequest:
+        """The engine request this body asks for (each endpoint's model defines it)."""
+        raise NotImplementedError
+
     def check_supported(self) -> None:
         if self.n not in (None, 1):
             raise InvalidRequestError("Only n=1 is supported.", param="n", code="unsupported_value")
@@ -86,3 +92,51 @@ class SamplingFields(WireModel):
             seed=self.seed,
             stop=tuple(s for s in stop if s),
         )
+
+
+# --- response building blocks ------------------------------------------------------------------------
+# Built as plain dicts (serialized by orjson): these run once per streamed chunk, where pydantic
+# models would cost more than the rest of the gateway's per-chunk work.
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    """The fields every response object and chunk of one request repeats."""
+
+    id: str
+    created: int
+    model: str
+
+    def fields(self, object_type: str) -> dict[str, Any]:
+        return {"id": self.id, "object": object_type, "created": self.created, "model": self.model}
+
+
+def usage_wire(outcome: Outcome) -> dict[str, int]:
+    return {
+        "prompt_tokens": outcome.prompt_tokens,
+        "completion_tokens": outcome.completion_tokens,
+        "total_tokens": outcome.prompt_tokens + outcome.completion_tokens,
+    }
+
+
+def tool_calls_wire(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
+    """OpenAI's ``message.tool_calls`` (streamed deltas add ``index`` per item)."""
+    return [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for c in calls
+    ]
+
+
+def citations_wire(citations: tuple[Citation, ...]) -> list[dict[str, Any]]:
+    """aihub's ``citations`` extension: the sources of a RAG or agent answer."""
+    return [
+        {
+            "doc_id": c.doc_id,
+            "chunk_id": c.chunk_id,
+            "source": c.source,
+            "title": c.title,
+            "score": c.score,
+            "snippet": c.snippet,
+        }
+        for c in citations
+    ]

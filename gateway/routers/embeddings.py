@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from core.embedder import Embedder
 from core.errors import InvalidRequestError, ModelNotFoundError
 from gateway.metrics import ENDPOINT_SCOPE_KEY, MODEL_SCOPE_KEY
-from gateway.protocol.embeddings import EmbeddingRequest, encode_vector
+from gateway.protocol.embeddings import (
+    EmbeddingItem,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    EmbeddingUsage,
+    encode_vector,
+)
 from gateway.request_body import body_schema, parse_body
 from gateway.services import GatewayServices
+from gateway.state import gateway_state
 
 router = APIRouter(tags=["embeddings"])
 
@@ -35,8 +41,7 @@ def _embedder(services: GatewayServices, model: str | None) -> tuple[str, Embedd
 async def create_embeddings(request: Request) -> Response:
     request.scope[ENDPOINT_SCOPE_KEY] = "embeddings"
     body = await parse_body(request, EmbeddingRequest)
-    services: GatewayServices = request.app.state.services
-    name, embedder = _embedder(services, body.model)
+    name, embedder = _embedder(gateway_state(request).services, body.model)
     request.scope[MODEL_SCOPE_KEY] = name
     if body.dimensions is not None and body.dimensions != embedder.info.dimensions:
         raise InvalidRequestError(
@@ -44,13 +49,13 @@ async def create_embeddings(request: Request) -> Response:
             param="dimensions",
         )
     result = await embedder.embed(body.inputs())
-    payload = {
-        "object": "list",
-        "data": [
-            {"object": "embedding", "index": i, "embedding": encode_vector(vector, body.encoding_format)}
+    # model_construct: the values are ours and already valid; validating thousands of floats costs.
+    payload = EmbeddingResponse.model_construct(
+        data=[
+            EmbeddingItem.model_construct(index=i, embedding=encode_vector(vector, body.encoding_format))
             for i, vector in enumerate(result.vectors)
         ],
-        "model": name,
-        "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
-    }
-    return Response(orjson.dumps(payload), media_type="application/json")
+        model=name,
+        usage=EmbeddingUsage(prompt_tokens=result.prompt_tokens, total_tokens=result.prompt_tokens),
+    )
+    return Response(payload.model_dump_json(), media_type="application/json")

@@ -8,18 +8,25 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from core.errors import AihubError, NotFoundError
 from core.retrieval import SearchHit
 from gateway.metrics import ENDPOINT_SCOPE_KEY
-from gateway.protocol.vector_stores import VectorStoreSearchRequest, parse_filter
+from gateway.protocol.vector_stores import (
+    ContentPart,
+    SearchResult,
+    SearchResultsPage,
+    VectorStore,
+    VectorStoreList,
+    VectorStoreSearchRequest,
+    parse_filter,
+)
 from gateway.request_body import body_schema, parse_body
 from gateway.services import GatewayServices, IndexProvider
+from gateway.state import gateway_state
 
 router = APIRouter(tags=["vector_stores"])
 
@@ -29,7 +36,7 @@ class IndexesUnavailableError(NotFoundError):
 
 
 def _provider(request: Request) -> IndexProvider:
-    services: GatewayServices = request.app.state.services
+    services = gateway_state(request).services
     if services.indexes is None:
         raise IndexesUnavailableError("no vector stores are served: this gateway has no embedder or hub")
     return services.indexes
@@ -42,14 +49,15 @@ def _filename(hit: SearchHit) -> str:
     return hit.title or (PurePosixPath(hit.source).name if hit.source else hit.doc_id)
 
 
-def _result(hit: SearchHit) -> dict[str, Any]:
-    return {
-        "file_id": hit.doc_id,
-        "filename": _filename(hit),
-        "score": hit.score,
-        "attributes": dict(hit.attributes),
-        "content": [{"type": "text", "text": hit.text}],
-    }
+def _result(hit: SearchHit) -> SearchResult:
+    # model_construct: values from our own index need no validation on this hot path.
+    return SearchResult.model_construct(
+        file_id=hit.doc_id,
+        filename=_filename(hit),
+        score=hit.score,
+        attributes=dict(hit.attributes),
+        content=[ContentPart.model_construct(text=hit.text)],
+    )
 
 
 def _created_times(services: GatewayServices) -> dict[str, int]:
@@ -66,36 +74,29 @@ def _created_times(services: GatewayServices) -> dict[str, int]:
 @router.get("/v1/vector_stores", response_model=None, summary="List vector stores (hub indices)")
 async def list_vector_stores(request: Request) -> Response:
     request.scope[ENDPOINT_SCOPE_KEY] = "vector_stores"
-    services: GatewayServices = request.app.state.services
+    services = gateway_state(request).services
     created = _created_times(services)
     infos = services.indexes.list() if services.indexes is not None else []
     data = [
-        {
-            "id": info.ref,
-            "object": "vector_store",
-            "created_at": created.get(info.digest, 0),
-            "name": info.ref,
-            "usage_bytes": 0,
-            "file_counts": {
+        VectorStore(
+            id=info.ref,
+            created_at=created.get(info.digest, 0),
+            name=info.ref,
+            file_counts={
                 "in_progress": 0,
                 "completed": info.documents,
                 "failed": 0,
                 "cancelled": 0,
                 "total": info.documents,
             },
-            "status": "completed",
-            "metadata": {"digest": info.digest, "backend": info.backend, "chunks": str(info.chunks)},
-        }
+            metadata={"digest": info.digest, "backend": info.backend, "chunks": str(info.chunks)},
+        )
         for info in infos
     ]
-    body = {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": False,
-    }
-    return Response(orjson.dumps(body), media_type="application/json")
+    listing = VectorStoreList(
+        data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None
+    )
+    return Response(listing.model_dump_json(), media_type="application/json")
 
 
 @router.post(
@@ -109,7 +110,7 @@ async def search_vector_store(request: Request, vector_store_id: str) -> Respons
 
 
 async def search_vector_store_hot(request: Request) -> Response:
-    """The handler proper; ``gateway.hot_routes`` calls it directly, past FastAPI's routing."""
+    """The handler proper; ``gateway.fast_path.hot_routes`` calls it directly, past FastAPI's routing."""
     request.scope[ENDPOINT_SCOPE_KEY] = "vector_stores.search"
     vector_store_id: str = request.path_params["vector_store_id"]
     body = await parse_body(request, VectorStoreSearchRequest)
@@ -125,11 +126,5 @@ async def search_vector_store_hot(request: Request) -> Response:
     threshold = body.ranking_options.score_threshold if body.ranking_options else None
     if threshold is not None:
         hits = [h for h in hits if h.score >= threshold]
-    page = {
-        "object": "vector_store.search_results.page",
-        "search_query": [query],
-        "data": [_result(h) for h in hits],
-        "has_more": False,
-        "next_page": None,
-    }
-    return Response(orjson.dumps(page), media_type="application/json")
+    page = SearchResultsPage.model_construct(search_query=[query], data=[_result(h) for h in hits])
+    return Response(page.model_dump_json(), media_type="application/json")

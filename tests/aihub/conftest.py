@@ -1,4 +1,3 @@
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -6,22 +5,15 @@ from typing import Any
 import pytest
 
 from aihub.gateway_process import GatewayProcess
-
-REPO = Path(__file__).resolve().parents[2]
-OPENAPI_DIR = REPO.parent / "shared" / "openai-openapi"
+from tests.support.openai_spec import SpecValidator
 
 SchemaErrors = Callable[[str, Any], list[str]]
 
 
 @pytest.fixture(scope="session")
-def openapi_errors() -> SchemaErrors:
+def openapi_errors(spec: SpecValidator) -> SchemaErrors:
     """``errors(schema_name, instance)`` from the OpenAI spec's own validator in ../shared."""
-    spec = importlib.util.spec_from_file_location("openai_openapi_validate", OPENAPI_DIR / "validate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    errors: SchemaErrors = module.errors
-    return errors
+    return spec.errors
 
 
 @pytest.fixture(scope="session")

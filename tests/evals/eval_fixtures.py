@@ -8,10 +8,8 @@ not needed.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,20 +26,10 @@ from gateway.settings import GatewaySettings
 _FIRST_DOC = re.compile(r"^\[1\] ([^:\n]+):", re.MULTILINE)
 
 
-def load_module(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 def gateway_doubles() -> Any:
-    return load_module(
-        "composition_doubles", Path(__file__).resolve().parents[1] / "gateway" / "composition_doubles.py"
-    )
+    from tests.gateway import composition_doubles
+
+    return composition_doubles
 
 
 class ExtractiveEngineDouble:
@@ -61,7 +49,7 @@ class ExtractiveEngineDouble:
     async def aclose(self) -> None:
         return None
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         self.requests.append(request)
         prompt = request.messages[-1].content if request.messages else (request.prompt or "")
         found = _FIRST_DOC.search(prompt)

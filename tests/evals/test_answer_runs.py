@@ -1,7 +1,5 @@
 """Answer evaluations of a RAG pipeline through the real gateway app, in-process."""
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +12,7 @@ from evals.evaluate import EvalRequest, evaluate
 from evals.hub_report import hub_report, push_report
 from evals.report import REPORT_MD, REPORT_PNG
 from evals.run import RESULTS_FILE
-
-
-def _fixtures() -> Any:
-    if "eval_fixtures" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "eval_fixtures", Path(__file__).with_name("eval_fixtures.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["eval_fixtures"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["eval_fixtures"]
-
-
-F = _fixtures()
-
+from tests.evals import eval_fixtures as F
 
 ANSWERS = "exact_match,f1,citation_recall,refusal_rate"
 

@@ -20,14 +20,14 @@ runner = CliRunner()
 
 @pytest.fixture
 def setup(tmp_path: Path) -> dict[str, Any]:
-    from aihub.compose import load_all_settings
     from hub.store import LocalStore
+    from ray_cluster.config import load_config
 
     config = tmp_path / "aihub.yaml"
     model = {"id": "double", "engine": "fixed-latency", "options": {"ttft_s": 0.0, "itl_s": 0.0, "tokens": 4}}
     app = {"home": str(tmp_path / "home"), "models": [model], "embedders": [], "prepare_defaults": False}
     config.write_text(yaml.safe_dump({"app": app}))
-    store = LocalStore(load_all_settings(config).hub)
+    store = LocalStore(load_config(config).hub)
     weights = tmp_path / "w.bin"
     weights.write_bytes(b"double")
     store.push(

@@ -1,8 +1,6 @@
 """With the real model (SmolLM2-135M on CPU): the same pinned evaluation twice gives identical answers and
 metrics at temperature 0."""
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +13,11 @@ from evals.datasets import push_dataset
 from evals.evaluate import EvalRequest, evaluate
 from evals.plan import EngineSettings
 from evals.run import RESULTS_FILE
+from tests.evals import eval_fixtures as F
 
 pytestmark = pytest.mark.slow
 
 
-def _fixtures() -> Any:
-    if "eval_fixtures" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "eval_fixtures", Path(__file__).with_name("eval_fixtures.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["eval_fixtures"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["eval_fixtures"]
-
-
-F = _fixtures()
 TEMPLATE = (
     "Answer with the name of the machine only.\n"
     "{% for d in documents %}[{{ loop.index }}] {{ d.title }}: {{ d.text }}\n{% endfor %}"
@@ -40,14 +26,15 @@ TEMPLATE = (
 
 
 async def test_real_model_pipeline_evaluates_identically_twice(tmp_path: Path) -> None:
-    from aihub.compose import build_engine, load_all_settings, open_store
+    from aihub.compose import build_engine, open_store
     from aihub.default_models import ensure_default_models
     from gateway.services import GatewayServices
+    from ray_cluster.config import load_config
     from retrievers.index_provider import HubIndexProvider
 
     config = tmp_path / "aihub.yaml"
     config.write_text(yaml.safe_dump({"app": {"home": str(tmp_path / "home"), "embedders": []}}))
-    settings = load_all_settings(config)
+    settings = load_config(config)
     store: Any = open_store(settings)
     ensure_default_models(store, settings.app, Console(stderr=True))
     engine = build_engine(settings.app.models[0], settings, store)

@@ -1,7 +1,5 @@
 """Retrieval evaluations through the gateway's vector store search, against a real BM25 index."""
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +10,8 @@ from evals.datasets import push_dataset
 from evals.evaluate import EvalRequest, evaluate
 from evals.retrieval_eval import load_beir, score_retriever
 from evals.run import RESULTS_FILE
+from tests.evals import eval_fixtures as F
 
-
-def _fixtures() -> Any:
-    if "eval_fixtures" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "eval_fixtures", Path(__file__).with_name("eval_fixtures.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["eval_fixtures"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["eval_fixtures"]
-
-
-F = _fixtures()
 DEPTH = 50  # chunks asked per query: the whole small corpus
 
 

@@ -1,10 +1,7 @@
 """SciFact (train split, read from ../shared/data/scifact): `aihub eval run` through the gateway's vector
 store search agrees to 4 decimals with `aihub eval retrieval`'s code and with pytrec_eval."""
 
-import importlib.util
-import sys
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -13,6 +10,7 @@ from evals.datasets import push_dataset
 from evals.evaluate import EvalRequest, evaluate
 from evals.retrieval_eval import load_beir, score_retriever
 from evals.run import RESULTS_FILE
+from tests.evals import eval_fixtures as F
 
 SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "data" / "scifact"
 
@@ -20,21 +18,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not SCIFACT.is_dir(), reason="SciFact is not in ../shared/data"),
 ]
-
-
-def _fixtures() -> Any:
-    if "eval_fixtures" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "eval_fixtures", Path(__file__).with_name("eval_fixtures.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["eval_fixtures"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["eval_fixtures"]
-
-
-F = _fixtures()
 
 
 async def test_scifact_bm25_agrees_with_eval_retrieval_and_pytrec_eval(tmp_path: Path) -> None:

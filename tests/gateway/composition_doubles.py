@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ class ScriptedEngineDouble:
         text = "".join(m.content for m in request.messages or ()) + (request.prompt or "")
         return math.ceil(len(text) / 4)
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         tokens = self.prompt_tokens(request)
         if tokens > self._info.context_length:
             raise ContextLengthExceededError(f"{tokens} tokens > {self._info.context_length}")

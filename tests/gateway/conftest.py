@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -67,11 +67,11 @@ class ScriptedEngineDouble:
         last = request.messages[-1].content if request.messages else (request.prompt or "")
         return ["Echo:"] + [f" {word}" for word in last.split()]
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         self.requests.append(request)
         return self._run(request)
 
-    async def _run(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    async def _run(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         if self.fail_on_first is not None:
             raise self.fail_on_first
         script = self._script(request)

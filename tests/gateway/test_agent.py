@@ -1,31 +1,12 @@
 """The agent loop with a ScriptedEngineDouble: built-in search, client tools, continuation, step limit."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from core.chat import ChatMessage, GenerationRequest, SamplingParams, ToolCall
-from gateway.composed_chunk import COMPOSITION_HEADER
-from gateway.composition import CompositionResolver
-
-
-def _load_doubles() -> Any:
-    # Test helpers live beside the tests; with --import-mode=importlib they are loaded by path.
-    if "composition_doubles" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "composition_doubles", Path(__file__).with_name("composition_doubles.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["composition_doubles"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["composition_doubles"]
-
-
-D = _load_doubles()
-
+from gateway.composition import COMPOSITION_HEADER, CompositionResolver
+from tests.gateway import composition_doubles as D
 
 WEATHER = {
     "type": "function",
@@ -73,7 +54,7 @@ async def test_builtin_search_runs_in_the_gateway(tmp_path: Path) -> None:
     assert final.text == "LUMI is in Kajaani, Finland."
     assert final.finish_reason == "stop"
     assert final.tool_calls == ()
-    assert "d2" in [c["doc_id"] for c in final.citations]
+    assert "d2" in [c.doc_id for c in final.citations]
     first, second = hub.engine.requests
     system = first.messages[0]
     assert system.role == "system" and "EuroHPC sites" in system.content and '"search_kb"' in system.content
@@ -154,7 +135,7 @@ async def test_required_tool_choice_holds_the_first_step_to_a_call(tmp_path: Pat
     target = await CompositionResolver(hub.services).resolve("agent/helpdesk")
     final = await answer(target, [ChatMessage(role="user", content="Where is LUMI?")])
     assert final.text == "LUMI is in Kajaani, Finland."
-    assert "d2" in [c["doc_id"] for c in final.citations]
+    assert "d2" in [c.doc_id for c in final.citations]
     first, second = hub.engine.requests
     schema = first.json_schema
     assert schema is not None and schema["properties"]["name"] == {"const": "search_kb"}

@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncGenerator
 
 from fastapi.testclient import TestClient
 
-from core.chat import GenerationChunk, GenerationRequest, ModelInfo, ToolCall
+from core.chat import Citation, GenerationChunk, GenerationRequest, ModelInfo, ToolCall
 from gateway.app import create_app
 from gateway.catalog import CatalogEntry, Target
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings
 
-CITATION = {"doc_id": "d1", "chunk_id": "d1#0", "title": "Doc", "source": "a.txt", "score": 0.9}
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkWithExtras(GenerationChunk):
-    """Shaped like gateway.composed_chunk.ComposedChunk; the router reads the fields by name."""
-
-    citations: tuple[Mapping[str, Any], ...] = ()
-    tool_calls: tuple[ToolCall, ...] = ()
+SOURCE = Citation(doc_id="d1", chunk_id="d1#0", source="a.txt", title="Doc", score=0.9, snippet="Bologna")
+CITATION = {
+    "doc_id": "d1",
+    "chunk_id": "d1#0",
+    "source": "a.txt",
+    "title": "Doc",
+    "score": 0.9,
+    "snippet": "Bologna",
+}
 
 
 class CompositionEngineDouble:
@@ -43,14 +41,14 @@ class CompositionEngineDouble:
     async def aclose(self) -> None:
         pass
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         self.requests.append(request)
         return self._run()
 
-    async def _run(self) -> AsyncIterator[GenerationChunk]:
-        yield ChunkWithExtras(text="" if self.call_tool else "Bologna", citations=(CITATION,))
+    async def _run(self) -> AsyncGenerator[GenerationChunk, None]:
+        yield GenerationChunk(text="" if self.call_tool else "Bologna", citations=(SOURCE,))
         calls = (ToolCall(id="call_1", name="lookup", arguments='{"q": "x"}'),) if self.call_tool else ()
-        yield ChunkWithExtras(
+        yield GenerationChunk(
             text="", finish_reason="stop", prompt_tokens=4, completion_tokens=2, tool_calls=calls
         )
 

@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 from starlette.responses import JSONResponse, Response
 
 from core.errors import NotFoundError
-from gateway.hot_routes import HotRouteMiddleware, PathPattern
+from gateway.fast_path.hot_routes import HotRouteMiddleware, PathPattern
 
 
 async def _echo(request: Request) -> Response:

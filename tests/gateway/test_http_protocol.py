@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator, Iterator
 import pytest
 from fastapi import FastAPI
 
-from gateway.http_protocol import CoalescingTransport
+from gateway.fast_path.http_protocol import CoalescingTransport
 from gateway.sse import EventStreamResponse
 
 

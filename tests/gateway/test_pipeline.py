@@ -1,7 +1,5 @@
 """RAG pipelines resolved from the real hub store: retrieval, rendering, citations, tags and digests."""
 
-import importlib.util
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,24 +9,8 @@ import pytest
 
 from core.chat import ChatMessage, GenerationRequest, SamplingParams
 from core.errors import EngineUnavailableError, InvalidRequestError
-from gateway.composed_chunk import COMPOSITION_HEADER, ComposedChunk
-from gateway.composition import CompositionResolver, hub_ref, model_id_for
-
-
-def _load_doubles() -> Any:
-    # Test helpers live beside the tests; with --import-mode=importlib they are loaded by path.
-    if "composition_doubles" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "composition_doubles", Path(__file__).with_name("composition_doubles.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["composition_doubles"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["composition_doubles"]
-
-
-D = _load_doubles()
+from gateway.composition import COMPOSITION_HEADER, CompositionResolver, hub_ref, model_id_for
+from tests.gateway import composition_doubles as D
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +60,8 @@ async def test_pipeline_retrieves_renders_and_cites(tmp_path: Path) -> None:
     assert target.headers[COMPOSITION_HEADER].startswith("sha256:")
     chunks = await run(target, ask("Where is the Leonardo supercomputer hosted?"))
     first = chunks[0]
-    assert isinstance(first, ComposedChunk)
-    assert first.citations[0]["doc_id"] == "d1"
-    assert set(first.citations[0]) >= {"doc_id", "source", "title", "score", "snippet"}
+    assert first.citations[0].doc_id == "d1"
+    assert first.citations[0].snippet and first.citations[0].title
     assert "".join(c.text for c in chunks) == "Leonardo is in Bologna [1]."
     assert chunks[-1].finish_reason == "stop"
     prompt = hub.engine.requests[0].messages[-1].content
@@ -97,7 +78,7 @@ async def test_request_overrides_top_k_and_threshold(tmp_path: Path) -> None:
     assert hub.retriever.calls[-1]["top_k"] == 1
     assert len(chunks[0].citations) == 1
     chunks = await run(target, ask("EuroHPC Bologna", min_score=0.9))  # d1 scores 1.0, d2 0.5
-    assert [c["doc_id"] for c in chunks[0].citations] == ["d1"]
+    assert [c.doc_id for c in chunks[0].citations] == ["d1"]
     with pytest.raises(InvalidRequestError) as info:
         await run(target, ask("x", top_k=0))
     assert info.value.param == "aihub.top_k"

@@ -1,7 +1,5 @@
 """rag/ and agent/ models through the real app and uvicorn, called with the official OpenAI client."""
 
-import importlib.util
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,23 +10,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-
-
-def _load_doubles() -> Any:
-    # Test helpers live beside the tests; with --import-mode=importlib they are loaded by path.
-    if "composition_doubles" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "composition_doubles", Path(__file__).with_name("composition_doubles.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["composition_doubles"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["composition_doubles"]
-
-
-D = _load_doubles()
-
+from tests.gateway import composition_doubles as D
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 

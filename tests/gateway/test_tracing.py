@@ -1,7 +1,5 @@
 """Tracing: stage spans of a pipeline request with digests, document ids and token counts."""
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +13,7 @@ from core.chat import ChatMessage, GenerationRequest, SamplingParams
 from gateway import tracing
 from gateway.composition import CompositionResolver
 from gateway.tracing import TracingMiddleware, TracingSettings, build_tracer_provider
-
-
-def _load_doubles() -> Any:
-    # Test helpers live beside the tests; with --import-mode=importlib they are loaded by path.
-    if "composition_doubles" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "composition_doubles", Path(__file__).with_name("composition_doubles.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["composition_doubles"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["composition_doubles"]
-
-
-D = _load_doubles()
+from tests.gateway import composition_doubles as D
 
 
 def test_exporter_none_builds_no_provider() -> None:

@@ -6,17 +6,15 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import psutil
 
 from aihub.gateway_process import free_port
 from core.model_config import ModelConfig
-from gateway.settings import GatewaySettings
-from hub.settings import HubSettings
-from ray_cluster.config import ClusterConfig
+from ray_cluster.config import AihubConfig
 from ray_cluster.settings import RaySettings, ReplicaSettings
-from serving.settings import ServingSettings
 
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 # Replicas of the doubles: a tenth of a CPU each, so several fit on this 2-core machine.
@@ -37,7 +35,7 @@ def cluster_config(
     models: Iterable[ModelConfig],
     replicas: dict[str, ReplicaSettings] | None = None,
     port: int | None = None,
-) -> ClusterConfig:
+) -> AihubConfig:
     ray_settings = RaySettings(
         num_cpus=2,
         port=port or free_port(),
@@ -46,13 +44,7 @@ def cluster_config(
         default_model=SMALL,
         models=replicas or {},
     )
-    return ClusterConfig(
-        ray=ray_settings,
-        gateway=GatewaySettings(),
-        serving=ServingSettings(),
-        hub=HubSettings(home=home),
-        models=tuple(models),
-    )
+    return AihubConfig.build(Path(home), tuple(models), ray=ray_settings)
 
 
 def _ray_processes() -> set[int]:
@@ -73,7 +65,7 @@ def _ray_processes() -> set[int]:
 
 @dataclass
 class RaySession:
-    config: ClusterConfig
+    config: AihubConfig
     base_url: str = ""
     pids: set[int] = field(default_factory=set)
     _saved_env: dict[str, str | None] = field(default_factory=dict)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from core.errors import ContextLengthExceededError, EngineError, EngineUnavailableError, InvalidSpecError
-from ray_cluster.config import load_cluster_config
+from ray_cluster.config import load_config
 from ray_cluster.ray_errors import map_ray_error
 from ray_cluster.settings import RaySettings, ReplicaSettings
 
@@ -58,7 +58,7 @@ def test_environment_overrides_the_ray_section(tmp_path: Path, monkeypatch: pyte
         )
     )
     monkeypatch.setenv("AIHUB_RAY_PORT", "9100")
-    config = load_cluster_config(path)
+    config = load_config(path)
     assert [spec.id for spec in config.models] == ["m1", "m2"]
     assert config.models[1].engine == "fixed-latency"
     assert config.ray.address == "10.0.0.1:6379"
@@ -72,10 +72,10 @@ def test_unknown_section_and_duplicate_models_are_refused(tmp_path: Path) -> Non
     path = tmp_path / "cluster.yaml"
     path.write_text(yaml.safe_dump({"rayy": {}}))
     with pytest.raises(InvalidSpecError):
-        load_cluster_config(path)
+        load_config(path)
     path.write_text(yaml.safe_dump({"app": {"models": [{"id": "m"}, {"id": "m"}]}}))
     with pytest.raises(InvalidSpecError, match="unique"):
-        load_cluster_config(path)
+        load_config(path)
 
 
 def test_dead_actor_maps_to_unavailable() -> None:

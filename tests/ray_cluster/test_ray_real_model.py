@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import openai
 import pytest
@@ -15,22 +13,9 @@ from core.chat import ChatMessage, GenerationRequest, SamplingParams
 from core.model_config import ModelConfig
 from ray_cluster.settings import ReplicaSettings
 from serving.settings import ServingSettings
+from tests.ray_cluster import ray_session as H
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-
-
-def _helpers() -> ModuleType:
-    name = "aihub_tests_ray_session"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("ray_session.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _helpers()
 
 
 KB = (
@@ -87,14 +72,17 @@ def session(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     spec = ModelConfig(id="smollm2", ref="models/smollm2:latest", engine="transformers")
     config = H.cluster_config(str(home), [spec], replicas={"smollm2": ReplicaSettings(num_cpus=0.5)})
     # One torch thread each: the machine has two cores, shared with the Ray processes.
-    config = type(config)(
-        **{
-            **config.__dict__,
-            "serving": ServingSettings(max_batch_size=4, torch_threads=1),
-            "retrievers": RetrieverSettings(torch_threads=1, work_dir=home / "retrievers"),
+    app = config.app.model_copy(
+        update={
             "embedders": (ModelConfig(id="all-minilm-l6-v2", ref="models/minilm:latest"),),
             "default_embedder": "all-minilm-l6-v2",
         }
+    )
+    config = dataclasses.replace(
+        config,
+        app=app,
+        serving=ServingSettings(max_batch_size=4, torch_threads=1),
+        retrievers=RetrieverSettings(torch_threads=1, work_dir=home / "retrievers"),
     )
     ray_session = H.RaySession(config).start()
     yield ray_session

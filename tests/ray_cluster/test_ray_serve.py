@@ -7,14 +7,10 @@ up and back down, then a clean shutdown with no process of the session left.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import threading
 import time
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 
 import httpx
 import openai
@@ -22,22 +18,10 @@ import pytest
 
 from ray_cluster.builder import model_deployment_name
 from ray_cluster.settings import ReplicaSettings
+from tests.ray_cluster import ray_session as H
 
 pytestmark = pytest.mark.ray
 
-
-def _helpers() -> ModuleType:
-    name = "aihub_tests_ray_session"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("ray_session.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _helpers()
 
 # A model that scales 1 → 3 replicas when each has more than one request in flight, and back after 3 s idle.
 SCALING = ReplicaSettings(

@@ -3,6 +3,7 @@ hub: the same composition as embedded mode, behind Serve's proxy and the gateway
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,9 +29,7 @@ def session(smollm2_hub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     model = ModelConfig(id=SMOLLM2, ref=f"models/{SMOLLM2}:latest", engine="vllm", adapters=(ADAPTER,))
     # Half a CPU for the replica: Ray only uses it for placement; vLLM's own processes do the work.
     config = cluster_config(str(home), [model], replicas={SMOLLM2: ReplicaSettings(num_cpus=0.5)})
-    config = type(config)(
-        **{**config.__dict__, "serving": ServingSettings(vllm=VllmSettings(kv_cache_gib=1))}
-    )
+    config = dataclasses.replace(config, serving=ServingSettings(vllm=VllmSettings(kv_cache_gib=1)))
     ray_session = RaySession(config).start(ready_timeout_s=600)
     yield ray_session
     assert ray_session.shutdown() == set(), "Ray or vLLM processes outlived the session"

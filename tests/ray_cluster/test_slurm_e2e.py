@@ -4,37 +4,22 @@ The generated script runs unchanged under real sbatch/srun; the gateway inside t
 fixed-latency model (a test double for a GPU engine) so the job is ready in seconds.
 """
 
-import importlib.util
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
 import yaml
+
+from tests.ray_cluster import slurm_cluster as helper
 
 pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "fixed-latency-model"
 READY_TARGET_S = 120.0
-
-
-def _load_helper() -> ModuleType:
-    # tests/ has no packages (import-mode=importlib): load the sibling helper by path.
-    spec = importlib.util.spec_from_file_location(
-        "aihub_tests_slurm_cluster", Path(__file__).with_name("slurm_cluster.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-helper = _load_helper()
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from aihub.compose import AllSettings, build_services
-from aihub.settings import AppSettings
+from aihub.compose import build_services
 from core.chat import GenerationRequest, SamplingParams
 from core.engine import Engine
 from core.errors import InvalidSpecError
@@ -22,9 +21,8 @@ from core.model_config import ModelConfig, adapter_aliases
 from gateway.settings import GatewaySettings
 from hub.adapter_import import import_adapter_folder
 from hub.model_import import import_model_folder
-from hub.settings import HubSettings
 from hub.store import LocalStore
-from retrievers.settings import RetrieverSettings
+from ray_cluster.config import AihubConfig
 from serving.factory import AdapterSource, build_engines
 from serving.settings import ServingSettings
 from serving.transformers_engine import PEFT_PROBE_WARNING
@@ -192,14 +190,8 @@ def _store(tmp_path: Path, tiny: TinyModels) -> LocalStore:
     return store
 
 
-def _settings(tmp_path: Path, models: tuple[ModelConfig, ...]) -> AllSettings:
-    return AllSettings(
-        app=AppSettings(home=tmp_path, models=models, embedders=(), default_embedder=None),
-        gateway=GatewaySettings(),
-        serving=SETTINGS,
-        hub=HubSettings(home=tmp_path),
-        retrievers=RetrieverSettings(work_dir=tmp_path / "retrievers"),
-    )
+def _settings(tmp_path: Path, models: tuple[ModelConfig, ...]) -> AihubConfig:
+    return AihubConfig.build(tmp_path, models, serving=SETTINGS)
 
 
 TINY = ModelConfig(

@@ -8,7 +8,7 @@ from typing import Any
 
 import uvicorn
 
-from gateway.http_protocol import CoalescingHttpToolsProtocol
+from gateway.fast_path.http_protocol import CoalescingHttpToolsProtocol
 
 
 class ServerThread:

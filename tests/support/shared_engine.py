@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from core.chat import GenerationChunk, GenerationRequest, ModelInfo
 from core.engine import Engine
@@ -22,7 +22,7 @@ class SessionOwnedEngine:
     def info(self) -> ModelInfo:
         return self.engine.info
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         return self.engine.generate(request)
 
     async def start(self) -> None:

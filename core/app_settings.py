@@ -1,4 +1,5 @@
-"""Settings of the composition root: where data lives and what to serve."""
+"""Settings of both composition roots (``aihub serve`` and the Ray builder): where data lives and what
+to serve. Part of the one config shape (``ray_cluster.config.AihubConfig``)."""
 
 from __future__ import annotations
 
