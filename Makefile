@@ -33,6 +33,7 @@ $(BIN)/uv: | $(BIN)/python
 # from this checkout without its dependencies.
 $(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes $(TORCH_SOURCE) requirements.lock
+	rm -rf aihub.egg-info  # a stale one left by an older pip install would shadow the entry points
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $@
 

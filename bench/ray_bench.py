@@ -284,12 +284,12 @@ async def measure_handle_cost(
 
     async def unary() -> float:
         started = time.perf_counter()
-        await handle.generate_final.remote(request)
+        await handle.generate_final.remote(request, MODEL_ID)
         return time.perf_counter() - started
 
     async def first_chunk() -> float:
         started = time.perf_counter()
-        stream = cast("DeploymentResponseGenerator[Any]", streaming.generate.remote(request))
+        stream = cast("DeploymentResponseGenerator[Any]", streaming.generate.remote(request, MODEL_ID))
         await anext(stream)
         first = time.perf_counter() - started
         async for _ in stream:
