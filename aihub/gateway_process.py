@@ -71,20 +71,11 @@ class GatewayProcess:
 
     def _wait_ready(self) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + self.ready_timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"gateway exited with {self.process.returncode}:\n{self.log_path.read_text()}"
-                )
-            try:
-                if httpx.get(f"{self.base_url}/ready", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.__exit__(None, None, None)
-        raise TimeoutError(f"gateway not ready after {self.ready_timeout_s} s:\n{self.log_path.read_text()}")
+        try:
+            wait_until_answering(f"{self.base_url}/ready", self.process, self.log_path, self.ready_timeout_s)
+        except TimeoutError:
+            self.__exit__(None, None, None)
+            raise
 
     def rss_bytes(self) -> int:
         assert self.process is not None
@@ -98,6 +89,21 @@ class GatewayProcess:
     ) -> None:
         if self.process is not None and self.process.poll() is None:
             stop_process_group(self.process)
+
+
+def wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+    """Until ``url`` answers 200; a child that exits or a timeout raises with the end of its log."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{log.name}: exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout_s} s:\n{log.read_text()[-4000:]}")
 
 
 def stop_process_group(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:

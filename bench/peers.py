@@ -12,15 +12,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from aihub.gateway_process import free_port, stop_process_group
+from aihub.gateway_process import free_port, stop_process_group, wait_until_answering
 from serving.settings import VllmSettings
 from serving.vllm_engine import EngineChoices, resolve_choices
 from serving.vllm_support import cpu_has_bf16
@@ -59,6 +56,8 @@ def vllm_server_args(model_path: Path, settings: VllmSettings) -> list[str]:
         args += ["--kv-cache-memory-bytes", str(int(settings.kv_cache_gib * 2**30))]
     if not choices.compile:
         args.append("--enforce-eager")
+    if settings.stream_interval > 1:
+        args += ["--stream-interval", str(settings.stream_interval)]
     return args
 
 
@@ -73,20 +72,6 @@ def _environment() -> dict[str, str]:
     }
 
 
-def _wait_for_models(base_url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{log.name} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{base_url}/v1/models", timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{base_url} not up after {timeout_s} s:\n{log.read_text()[-4000:]}")
-
-
 @contextmanager
 def _peer(name: str, command: list[str], work: Path, port: int, timeout_s: float) -> Iterator[Contender]:
     work.mkdir(parents=True, exist_ok=True)
@@ -97,7 +82,7 @@ def _peer(name: str, command: list[str], work: Path, port: int, timeout_s: float
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_models(base_url, process, log, timeout_s)
+        wait_until_answering(f"{base_url}/v1/models", process, log, timeout_s)
         yield Contender(name, base_url)
     finally:
         stop_process_group(process)
@@ -132,6 +117,8 @@ def ray_serve_llm(
         choices.dtype,
         "--kv-cache-gib",
         str(settings.kv_cache_gib or 2.0),
+        "--stream-interval",
+        str(settings.stream_interval),
     ]
     if settings.max_model_len:
         command += ["--max-model-len", str(settings.max_model_len)]

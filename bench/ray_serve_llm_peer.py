@@ -20,6 +20,7 @@ def main() -> None:
     parser.add_argument("--max-model-len", type=int, default=None)
     parser.add_argument("--kv-cache-gib", type=float, default=2.0)
     parser.add_argument("--enforce-eager", action="store_true")
+    parser.add_argument("--stream-interval", type=int, default=1)
     args = parser.parse_args()
 
     import ray
@@ -30,6 +31,7 @@ def main() -> None:
         "dtype": args.dtype,
         "enforce_eager": args.enforce_eager,
         "kv_cache_memory_bytes": int(args.kv_cache_gib * 2**30),
+        "stream_interval": args.stream_interval,
     }
     if args.max_model_len:
         engine_kwargs["max_model_len"] = args.max_model_len

@@ -160,6 +160,7 @@ def ray_llm_bench(
     rounds: Annotated[int, typer.Option(min=1, help="Rounds per level (the order rotates).")] = 2,
     max_tokens: Annotated[int, typer.Option(min=1, help="Completion tokens per request.")] = 128,
     ingress: Annotated[str, typer.Option(help="aihub's Ray ingress: serve or driver.")] = "serve",
+    peer: Annotated[bool, typer.Option(help="Also run Ray Serve LLM (off: aihub's phase alone).")] = True,
     config: Annotated[Path | None, typer.Option(help="aihub config (home, serving.vllm).")] = None,
     json_out: Annotated[Path | None, typer.Option(help="Write the figures as JSON here.")] = None,
 ) -> None:
@@ -178,10 +179,10 @@ def ray_llm_bench(
     with tempfile.TemporaryDirectory(prefix="aihub-bench-ray-llm-") as tmp:
         work = Path(tmp)
         with vllm_api_server(model_path, vllm, work) as plain:
-            for name, start in (
-                (RAY_LLM, lambda: ray_serve_llm(model_path, vllm, work)),
-                (AIHUB_RAY, lambda: _aihub(AIHUB_RAY, home, work, "vllm", vllm, ray)),
-            ):
+            starts = [(AIHUB_RAY, lambda: _aihub(AIHUB_RAY, home, work, "vllm", vllm, ray))]
+            if peer:
+                starts.insert(0, (RAY_LLM, lambda: ray_serve_llm(model_path, vllm, work)))
+            for name, start in starts:
                 with start() as contender:
                     console.print(f"{contender.name} up at {contender.base_url}")
                     phases[name] = asyncio.run(
@@ -193,29 +194,43 @@ def ray_llm_bench(
     for name, results in phases.items():
         render(f"{name} beside vllm serve", results, console)
     for level in (lvl.concurrency for lvl in levels):
-        ours = ratio(phases[AIHUB_RAY], level, AIHUB_RAY, VLLM_SERVE, "throughput")
+        rows.extend(_ray_rows(phases, level))
+    _targets(f"Ray modes against the plain vLLM server (same run; aihub ingress: {ingress})", rows)
+    _write(json_out, {"phases": {name: as_json(r) for name, r in phases.items()}, "targets": rows})
+
+
+def _ray_rows(phases: dict[str, dict[int, list[Result]]], level: int) -> list[tuple[str, float, str, bool]]:
+    target = level == 8  # the targets are set at concurrency 8
+    ours = ratio(phases[AIHUB_RAY], level, AIHUB_RAY, VLLM_SERVE, "throughput")
+    rows = [
+        (
+            f"out tok/s, c={level}: aihub --ray / vllm serve",
+            ours,
+            ">= 0.97" if target else "",
+            not target or ours >= 0.97,
+        ),
+        (
+            f"TTFT p50, c={level}: aihub --ray / vllm serve",
+            ratio(phases[AIHUB_RAY], level, AIHUB_RAY, VLLM_SERVE, "ttft"),
+            "",
+            True,
+        ),
+    ]
+    if RAY_LLM in phases:
         theirs = ratio(phases[RAY_LLM], level, RAY_LLM, VLLM_SERVE, "throughput")
-        target = level == 8
-        rows.append(
-            (
-                f"out tok/s, c={level}: aihub --ray / vllm serve",
-                ours,
-                ">= 0.97" if target else "",
-                not target or ours >= 0.97,
-            )
-        )
-        rows.append((f"out tok/s, c={level}: Ray Serve LLM / vllm serve", theirs, "", True))
-        rows.append(
+        rows += [
+            (f"out tok/s, c={level}: Ray Serve LLM / vllm serve", theirs, "", True),
             (
                 f"out tok/s, c={level}: aihub --ray / Ray Serve LLM",
                 ours / theirs,
                 ">= 1.5" if target else "",
                 not target or ours / theirs >= 1.5,
-            )
-        )
-        ttft_ours = ratio(phases[AIHUB_RAY], level, AIHUB_RAY, VLLM_SERVE, "ttft")
-        ttft_theirs = ratio(phases[RAY_LLM], level, RAY_LLM, VLLM_SERVE, "ttft")
-        rows.append((f"TTFT p50, c={level}: aihub --ray / vllm serve", ttft_ours, "", True))
-        rows.append((f"TTFT p50, c={level}: Ray Serve LLM / vllm serve", ttft_theirs, "", True))
-    _targets(f"Ray modes against the plain vLLM server (same run; aihub ingress: {ingress})", rows)
-    _write(json_out, {"phases": {name: as_json(r) for name, r in phases.items()}, "targets": rows})
+            ),
+            (
+                f"TTFT p50, c={level}: Ray Serve LLM / vllm serve",
+                ratio(phases[RAY_LLM], level, RAY_LLM, VLLM_SERVE, "ttft"),
+                "",
+                True,
+            ),
+        ]
+    return rows

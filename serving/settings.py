@@ -28,6 +28,9 @@ class VllmSettings(BaseModel):
     gpu_memory_utilization: float = Field(default=0.85, gt=0, le=1)  # GPU: share of memory vLLM takes
     tensor_parallel_size: int = Field(default=1, ge=1)
     max_num_seqs: int | None = Field(default=None, ge=1)  # sequences decoded together (None: vLLM's)
+    # Streamed requests get their first token at once, then the next ones every this many tokens: fewer,
+    # larger chunks where each costs (a Ray handle hop per chunk in Ray mode). 1: every token.
+    stream_interval: int = Field(default=1, ge=1)
     max_loras: int = Field(default=4, ge=1)  # adapters resident at once
     max_lora_rank: Literal[8, 16, 32, 64, 128, 256] = 64
     # CPU only: cores kept free of vLLM's OpenMP threads (vLLM's default on small machines is one, for

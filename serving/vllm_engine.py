@@ -249,14 +249,12 @@ class VllmEngine:
 
         prompt_ids = prompt_token_ids(self._tokenizer, request)
         max_new = new_token_budget(request, len(prompt_ids), self._context_length)
+        schema = request.json_schema
         sampling = VllmSamplingParams(
             **sampling_kwargs(request.params, max_new),
             output_kind=RequestOutputKind.FINAL_ONLY if request.final_only else RequestOutputKind.DELTA,
-            structured_outputs=(
-                None
-                if request.json_schema is None
-                else StructuredOutputsParams(json=dict(request.json_schema))
-            ),
+            structured_outputs=None if schema is None else StructuredOutputsParams(json=dict(schema)),
+            stream_interval=self._settings.stream_interval,
         )
         # vLLM needs ids unique among running requests; ours come from clients and callers.
         request_id = f"{request.request_id}-{next(self._request_ids)}"

@@ -13,12 +13,13 @@ import httpx
 import openai
 import pytest
 
-from core.chat import ChatMessage, GenerationChunk, GenerationRequest, SamplingParams
+from core.chat import ChatMessage, GenerationRequest, SamplingParams
 from core.engine import Engine
 from core.errors import ContextLengthExceededError, InvalidRequestError
 from gateway.app import create_app
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings
+from tests.support.generation_requests import chat, completion, run
 from tests.support.openai_spec import SpecValidator
 from tests.support.served_models import SMOLLM2
 from tests.support.server_thread import ServerThread
@@ -33,23 +34,6 @@ def engine(request: pytest.FixtureRequest) -> Engine:
         engine: Engine = request.getfixturevalue("transformers_engine")
         return engine
     return request.getfixturevalue("vllm_engines")[SMOLLM2]
-
-
-def chat(text: str, **params: object) -> GenerationRequest:
-    return GenerationRequest(
-        request_id="r",
-        params=SamplingParams(**params),  # type: ignore[arg-type]
-        messages=(ChatMessage(role="user", content=text),),
-    )
-
-
-def completion(prompt: str, **params: object) -> GenerationRequest:
-    return GenerationRequest(request_id="r", params=SamplingParams(**params), prompt=prompt)  # type: ignore[arg-type]
-
-
-async def run(engine: Engine, request: GenerationRequest) -> tuple[str, list[GenerationChunk]]:
-    chunks = [chunk async for chunk in engine.generate(request)]
-    return "".join(chunk.text for chunk in chunks), chunks
 
 
 def active(engine: Engine) -> int:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.chat import ChatMessage, GenerationChunk, GenerationRequest, SamplingParams
 from serving.transformers_engine import TransformersEngine
+from tests.support.generation_requests import chat, completion, run
 
 pytestmark = pytest.mark.slow
 
@@ -17,23 +17,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def engine(transformers_engine: TransformersEngine) -> TransformersEngine:
     return transformers_engine
-
-
-def chat(text: str, **params: object) -> GenerationRequest:
-    return GenerationRequest(
-        request_id="r",
-        params=SamplingParams(**params),  # type: ignore[arg-type]
-        messages=(ChatMessage(role="user", content=text),),
-    )
-
-
-def completion(prompt: str, **params: object) -> GenerationRequest:
-    return GenerationRequest(request_id="r", params=SamplingParams(**params), prompt=prompt)  # type: ignore[arg-type]
-
-
-async def run(engine: TransformersEngine, request: GenerationRequest) -> tuple[str, list[GenerationChunk]]:
-    chunks = [chunk async for chunk in engine.generate(request)]
-    return "".join(chunk.text for chunk in chunks), chunks
 
 
 async def test_streamed_text_equals_the_whole_decoded_output(
