@@ -184,10 +184,12 @@ class BatchScheduler:
         )
         self.stats.prefills += 1
         token = seq.sampler.sample(output.logits[0, -1])
+        # Counted as active before its first token can reach the client, never in neither count
+        self.stats.active, self.stats.waiting = len(self._rows) + 1, len(self._waiting)
         if not self._advance(seq, token):
             self._batch.add(cache, length, token)
             self._rows.append(seq)
-            self._update_counts()
+        self._update_counts()
 
     def _decode_step(self) -> None:
         size = len(self._rows)

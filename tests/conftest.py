@@ -94,6 +94,14 @@ def transformers_engine(smollm2_path: Path) -> Iterator[Engine]:
 _exit_status: list[int] = []
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--full-teardown",
+        action="store_true",
+        help="exit through the interpreter's own teardown (to study the native crash described below)",
+    )
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _exit_status.append(int(exitstatus))
 
@@ -109,7 +117,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     import os
     import sys
 
-    if not _exit_status:
+    if not _exit_status or config.getoption("--full-teardown"):
         return
     sys.stdout.flush()
     sys.stderr.flush()
