@@ -13,6 +13,7 @@ from core.chat import Citation
 from core.errors import InvalidRequestError
 from core.retrieval import ComparisonFilter, CompoundFilter, Filter, Retriever, SearchHit, SearchMode
 from gateway import tracing
+from hub.specs.pipeline import RetrievalSettings as PipelineRetrieval
 
 SNIPPET_CHARS = 240
 RRF_K = 60
@@ -45,15 +46,13 @@ class RetrievalSettings:
     min_score: float | None = None
 
     @classmethod
-    def from_spec(cls, spec: Any) -> RetrievalSettings:
-        """From a hub ``PipelineSpec.retrieval`` (pydantic model) or a plain mapping."""
-        data = spec.model_dump() if hasattr(spec, "model_dump") else dict(spec or {})
-        filters = data.get("filters")
+    def from_spec(cls, spec: PipelineRetrieval) -> RetrievalSettings:
+        """From a hub pipeline's ``retrieval`` section (already validated by the spec model)."""
         return cls(
-            top_k=int(data.get("top_k", 4)),
-            mode=data.get("mode"),
-            filters=parse_filter(filters, "retrieval.filters") if filters else None,
-            min_score=data.get("min_score", data.get("score_threshold")),
+            top_k=spec.top_k,
+            mode=spec.mode,
+            filters=parse_filter(spec.filters, "retrieval.filters") if spec.filters else None,
+            min_score=spec.min_score,
         )
 
     def with_overrides(self, options: Mapping[str, Any]) -> RetrievalSettings:
