@@ -18,6 +18,14 @@ def _client(served: GatewayProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{served.base_url}/v1", api_key="unused", max_retries=0)
 
 
+def test_default_engine_is_the_one_auto_picks_here(served: GatewayProcess) -> None:
+    """`make serve`'s model runs on vLLM where vLLM runs (this project's AVX-512 machines), else transformers."""
+    from serving.vllm_support import vllm_support
+
+    on_vllm = f"vLLM serves {MODEL} from" in served.log_path.read_text()
+    assert on_vllm == vllm_support("cpu").usable
+
+
 def test_chat_completion_validates_and_answers(served: GatewayProcess, openapi_errors) -> None:
     reply = _client(served).chat.completions.create(
         model=MODEL, messages=QUESTION, max_tokens=24, temperature=0
