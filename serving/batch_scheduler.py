@@ -9,9 +9,11 @@ for all active rows. Each sequence's text reaches its asyncio consumer through
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,21 @@ from serving.sampling import TokenSampler
 from serving.stop_matcher import StopMatcher
 
 logger = logging.getLogger(__name__)
+
+_running: weakref.WeakSet[BatchScheduler] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running_schedulers() -> None:
+    """Stop scheduler threads that nobody stopped, before the interpreter finalizes.
+
+    A daemon thread that returns from a torch forward after finalization has begun is ended by CPython
+    with ``pthread_exit``; its forced unwind through torch's C++ frames calls ``std::terminate``, so a
+    process that exited with an engine still generating aborted ("terminate called without an active
+    exception"; python/cpython#87135, pytorch/pytorch#38228). atexit hooks run before finalization.
+    """
+    for scheduler in list(_running):
+        scheduler.stop()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +113,10 @@ class BatchScheduler:
         self.stats = SchedulerStats()
 
     def start(self) -> None:
+        # A daemon, so that a forgotten engine never blocks exit; stopped at exit all the same (see above)
         self._thread = threading.Thread(target=self._run, name="aihub-batch-scheduler", daemon=True)
         self._thread.start()
+        _running.add(self)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stopping = True
@@ -105,6 +124,7 @@ class BatchScheduler:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+        _running.discard(self)
 
     def submit(self, sequence: Sequence) -> None:
         self._inbox.put(sequence)

@@ -89,36 +89,3 @@ def transformers_engine(smollm2_path: Path) -> Iterator[Engine]:
     asyncio.run(engine.start())
     yield engine
     asyncio.run(engine.aclose())
-
-
-_exit_status: list[int] = []
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--full-teardown",
-        action="store_true",
-        help="exit through the interpreter's own teardown (to study the native crash described below)",
-    )
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _exit_status.append(int(exitstatus))
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Leave without interpreter teardown once every result is reported.
-
-    One full run of the suite (414 passed) then died with SIGSEGV while Python tore down the native
-    libraries it had loaded together (torch, onnxruntime, faiss, Ray's core worker), which turned a green
-    run red. The exit status is pytest's own.
-    """
-    import os
-    import sys
-
-    if not _exit_status or config.getoption("--full-teardown"):
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(_exit_status[-1])

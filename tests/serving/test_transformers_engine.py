@@ -77,3 +77,56 @@ def test_conversion_is_complete_and_not_redone(smollm2_path: Path) -> None:
     assert again == smollm2_path
     assert time.perf_counter() - started < 1.0
     assert stages == []
+
+
+_LEFT_GENERATING = """
+import asyncio, sys
+from pathlib import Path
+from core.chat import ChatMessage, GenerationRequest, SamplingParams
+from serving.settings import ServingSettings
+from serving.transformers_engine import TransformersEngine
+
+engine = TransformersEngine("smol", Path(sys.argv[1]), ServingSettings(max_batch_size=2, torch_threads=1))
+
+
+async def first_token() -> None:
+    await engine.start()
+    request = GenerationRequest(
+        request_id="left",
+        messages=(ChatMessage(role="user", content="Tell a very long story."),),
+        params=SamplingParams(max_tokens=2000, temperature=0),
+    )
+    stream = engine.generate(request)
+    await anext(stream)
+    globals()["stream"] = stream  # never closed: the engine is still generating when the program ends
+
+
+asyncio.new_event_loop().run_until_complete(first_token())
+print("still generating:", engine.active_requests, flush=True)
+"""
+
+
+def test_a_program_that_exits_with_the_engine_generating_exits_cleanly(
+    smollm2_path: Path, tmp_path: Path
+) -> None:
+    """Exit while the scheduler thread is inside a forward used to abort the process (SIGABRT, "terminate
+    called without an active exception"): CPython ends such a daemon thread with pthread_exit once
+    finalization has begun. The scheduler now stops its thread from an atexit hook."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    script = tmp_path / "left_generating.py"
+    script.write_text(_LEFT_GENERATING)
+    done = subprocess.run(
+        [sys.executable, str(script), str(smollm2_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert "still generating: 1" in done.stdout, done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr
