@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from rich.console import Console
 
 from core.embedder import Embedder
-from core.engine import Engine
+from core.engine import Engine, EngineDirectory, ReplicaPool
 from core.errors import InvalidSpecError
 from core.model_config import ModelConfig
 from core.store import ArtifactStore
@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class HasPool(Protocol):
+    """An engine, embedder or directory served by upstreams: the gateway reports and manages its pool."""
+
+    pool: ReplicaPool
 
 
 def open_store(settings: AihubConfig) -> LocalStore:
@@ -42,6 +49,10 @@ def build_engines(config: ModelConfig, settings: AihubConfig, store: ArtifactSto
 def build_embedder(config: ModelConfig, settings: AihubConfig, store: ArtifactStore) -> Embedder:
     from retrievers.factory import build_embedder as build_retriever_embedder
 
+    if config.engine == "openai":
+        from serving.upstream.build import build_upstream_embedder
+
+        return build_upstream_embedder(config, settings.serving)
     if config.ref is None:
         raise InvalidSpecError(f"embedder {config.id!r} needs a hub reference `ref`")
     artifact = store.resolve(config.ref)
@@ -54,7 +65,13 @@ def build_services(settings: AihubConfig, store: ArtifactStore) -> GatewayServic
     from retrievers.index_provider import HubIndexProvider
 
     engines: dict[str, Engine] = {}
+    directories: list[EngineDirectory] = []
     for config in settings.app.models:
+        if config.federation_prefix is not None:
+            from serving.upstream.build import build_federation
+
+            directories.append(build_federation(config, settings.serving))
+            continue
         for model_id, engine in build_engines(config, settings, store).items():
             if model_id in engines:
                 raise InvalidSpecError(f"model id {model_id!r} is served twice; give each model its own id")
@@ -63,12 +80,15 @@ def build_services(settings: AihubConfig, store: ArtifactStore) -> GatewayServic
     default_embedder = settings.app.default_embedder if settings.app.default_embedder in embedders else None
     # BM25-only indices need no embedder, so the provider is always there.
     indexes = HubIndexProvider(store, embedders, settings.retrievers)
+    pools = [p for p in (*engines.values(), *embedders.values(), *directories) if isinstance(p, HasPool)]
     return GatewayServices(
         engines=engines,
         embedders=embedders,
         default_embedder=default_embedder,
         indexes=indexes,
         store=store,
+        pools=list({id(p.pool): p.pool for p in pools}.values()),
+        directories=directories,
     )
 
 

@@ -54,6 +54,9 @@ class GenerationRequest:
     json_schema: Mapping[str, Any] | None = None
     # Request-level options of pipelines and agents (the body's ``aihub`` object); engines ignore them.
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Who the request belongs to for session affinity (the ``x-aihub-session`` header, else the body's
+    # ``user``): engines that balance over replicas may send one session to one replica (prefix cache).
+    session: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
 
 from core.chat import GenerationChunk, GenerationRequest, ModelInfo
 
@@ -39,3 +40,62 @@ class TokenCounter(Protocol):
     """
 
     def count_tokens(self, text: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaState:
+    """One replica (upstream server) of a pool, as ``/ready`` and ``/metrics`` report it."""
+
+    url: str
+    model: str  # the model name at the replica
+    state: Literal["up", "down", "ejected"]  # down: failing health checks; ejected: too many failures
+    source: str  # where it came from: config, file or admin
+    outstanding: int
+    requests: int
+    errors: int
+    ejections: int
+    last_error: str | None = None
+
+
+@runtime_checkable
+class ReplicaPool(Protocol):
+    """Replicas behind one or more engines (the upstreams of an ``openai`` model), with membership."""
+
+    @property
+    def name(self) -> str:
+        """The configured id the pool serves (``site-b/*`` for a federation)."""
+        ...
+
+    def states(self) -> Sequence[ReplicaState]: ...
+
+    def ready(self) -> bool:
+        """At least one replica can take requests."""
+        ...
+
+    def add(self, url: str, model: str | None = None) -> None:
+        """A member added by an operator (admin API); replaces one with the same URL."""
+        ...
+
+    def remove(self, url: str) -> bool:
+        """Drops every member with this URL; in-flight requests finish. False: there was none."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class EngineDirectory(Protocol):
+    """Engines for a family of model ids under one prefix, known only at run time (a federated site)."""
+
+    @property
+    def prefix(self) -> str: ...
+
+    def models(self) -> Sequence[ModelInfo]:
+        """What it serves now, ids with the prefix."""
+        ...
+
+    def engine(self, model_id: str) -> Engine | None:
+        """The engine for a prefixed id it serves now, else None."""
+        ...

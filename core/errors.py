@@ -20,7 +20,9 @@ class ErrorKind(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"  # 413
     RATE_LIMIT = "rate_limit"  # 429
     INTERNAL = "internal"  # 500
+    BAD_GATEWAY = "bad_gateway"  # 502
     UNAVAILABLE = "unavailable"  # 503
+    GATEWAY_TIMEOUT = "gateway_timeout"  # 504
 
 
 class AihubError(Exception):
@@ -53,6 +55,11 @@ class AuthenticationError(AihubError):
     default_code = "invalid_api_key"
 
 
+class PermissionDeniedError(AihubError):
+    kind = ErrorKind.PERMISSION
+    default_code = "permission_denied"
+
+
 class NotFoundError(AihubError):
     kind = ErrorKind.NOT_FOUND
 
@@ -82,6 +89,25 @@ class EngineUnavailableError(AihubError):
 
     kind = ErrorKind.UNAVAILABLE
     default_code = "engine_unavailable"
+
+
+class UpstreamError(AihubError):
+    """A remote OpenAI-compatible upstream failed or answered something that is not a valid reply."""
+
+    kind = ErrorKind.BAD_GATEWAY
+    default_code = "upstream_error"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """An upstream did not answer (or stopped sending) within the configured timeouts."""
+
+    kind = ErrorKind.GATEWAY_TIMEOUT
+    default_code = "upstream_timeout"
+
+
+class RateLimitError(AihubError):
+    kind = ErrorKind.RATE_LIMIT
+    default_code = "rate_limit_exceeded"
 
 
 # --- hub -----------------------------------------------------------------------------------------

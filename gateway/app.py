@@ -11,18 +11,19 @@ from fastapi import FastAPI
 from opentelemetry.trace import Tracer
 from starlette.middleware import Middleware
 
-from core.engine import Engine
+from core.engine import Engine, ReplicaPool
 from gateway.auth import ApiKeyMiddleware
 from gateway.body_limit import BodyLimitMiddleware
-from gateway.catalog import ModelCatalog, Resolver
+from gateway.catalog import DirectoryResolver, ModelCatalog, Resolver
 from gateway.composition import CompositionResolver
 from gateway.errors import UnexpectedErrorMiddleware, install_error_handlers
 from gateway.fast_path.hot_routes import HotRouteMiddleware, PathPattern
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
+from gateway.pool_metrics import ReplicaPoolCollector
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
 from gateway.request_body import component_schemas
-from gateway.routers import chat, completions, embeddings, health, models, vector_stores
+from gateway.routers import admin, chat, completions, embeddings, health, models, vector_stores
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
@@ -61,8 +62,10 @@ def _hot_routes() -> Middleware:
 
 def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
     metrics = GatewayMetrics(settings.latency_buckets)
+    metrics.registry.register(ReplicaPoolCollector(services.pools))
     tracer, tracer_provider = setup_tracing(settings.tracing)
-    resolvers = _resolvers(services, tracer, settings.composition_tag_ttl_s)
+    resolvers: list[Resolver] = [DirectoryResolver(d) for d in services.directories]
+    resolvers += _resolvers(services, tracer, settings.composition_tag_ttl_s)
     catalog = ModelCatalog.for_engines(
         services.engines, settings.model_aliases, resolvers, embedding_models=services.embedders
     )
@@ -70,21 +73,24 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        started: list[Engine] = []
+        started: list[Engine | ReplicaPool] = []
         try:
             for engine in _unique_engines(services):
                 await engine.start()
                 started.append(engine)
+            for pool in services.pools:  # engines on a pool started it already; start is idempotent
+                await pool.start()
+                started.append(pool)
             state.ready = True
             logger.info("gateway ready: %d model(s)", len(services.engines))
             yield
         finally:
             state.ready = False
-            for engine in reversed(started):
+            for item in reversed(started):
                 try:
-                    await engine.aclose()
+                    await item.aclose()
                 except Exception:
-                    logger.exception("closing engine %s failed", engine.info.id)
+                    logger.exception("closing %s failed", item)
             if tracer_provider is not None:
                 tracer_provider.shutdown()  # flushes the batch exporter
 
@@ -95,9 +101,9 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
         Middleware(UnexpectedErrorMiddleware),
     ]
     if settings.api_keys:
-        middleware.append(
-            Middleware(ApiKeyMiddleware, keys=settings.api_keys, open_paths=settings.open_paths)
-        )
+        # An admin key passes too; the admin routes then check for one themselves.
+        keys = [*settings.api_keys, *settings.admin_keys]
+        middleware.append(Middleware(ApiKeyMiddleware, keys=keys, open_paths=settings.open_paths))
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes))
     if settings.fast_paths:
         middleware.append(_hot_routes())
@@ -119,6 +125,7 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
         health.router,
         embeddings.router,
         vector_stores.router,
+        admin.router,
     ):
         app.include_router(router)
 

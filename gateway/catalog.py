@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.chat import ModelInfo
-from core.engine import Engine
+from core.engine import Engine, EngineDirectory
 from core.errors import ModelNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,22 @@ class AliasResolver:
 
     def entries(self) -> Sequence[CatalogEntry]:
         return [_entry(t.engine.info, alias) for alias, t in self._targets.items()]
+
+
+class DirectoryResolver:
+    """Ids under a prefix that an engine directory serves now (a federated site's models)."""
+
+    def __init__(self, directory: EngineDirectory) -> None:
+        self._directory = directory
+
+    async def resolve(self, model_id: str) -> Target | None:
+        if not model_id.startswith(self._directory.prefix):
+            return None
+        engine = self._directory.engine(model_id)
+        return None if engine is None else Target(model_id=model_id, engine=engine)
+
+    def entries(self) -> Sequence[CatalogEntry]:
+        return [_entry(info) for info in self._directory.models()]
 
 
 class ModelCatalog:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -19,6 +19,9 @@ from gateway.metrics import ENDPOINT_SCOPE_KEY, MODEL_SCOPE_KEY
 from gateway.protocol.common import ResponseHead, SamplingFields
 from gateway.request_body import parse_body
 from gateway.state import gateway_state
+
+# Session affinity (engines balancing over replicas keep one session on one replica); else ``user``.
+SESSION_HEADER = "x-aihub-session"
 
 BodyT = TypeVar("BodyT", bound=SamplingFields)
 
@@ -44,6 +47,9 @@ async def start_generation(
     scope[MODEL_SCOPE_KEY] = target.model_id
     head = ResponseHead(new_id(id_prefix), int(time.time()), target.model_id)
     generation_request = body.to_generation(head.id)
+    session = request.headers.get(SESSION_HEADER)
+    if session:
+        generation_request = replace(generation_request, session=session)
     generation = await open_generation(
         target.engine, generation_request, target.model_id, endpoint, state.metrics, scope
     )

@@ -30,7 +30,9 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.PAYLOAD_TOO_LARGE: 413,
     ErrorKind.RATE_LIMIT: 429,
     ErrorKind.INTERNAL: 500,
+    ErrorKind.BAD_GATEWAY: 502,
     ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.GATEWAY_TIMEOUT: 504,
 }
 
 # OpenAI's `error.type` values; it reports auth and not-found problems as invalid requests too.
@@ -43,7 +45,9 @@ TYPE_BY_KIND: dict[ErrorKind, str] = {
     ErrorKind.PAYLOAD_TOO_LARGE: "invalid_request_error",
     ErrorKind.RATE_LIMIT: "rate_limit_error",
     ErrorKind.INTERNAL: "server_error",
+    ErrorKind.BAD_GATEWAY: "server_error",
     ErrorKind.UNAVAILABLE: "server_error",
+    ErrorKind.GATEWAY_TIMEOUT: "server_error",
 }
 
 GENERIC_SERVER_MESSAGE = "The server had an error while processing your request. Sorry about that!"

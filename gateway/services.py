@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from core.embedder import Embedder
-from core.engine import Engine
+from core.engine import Engine, EngineDirectory, ReplicaPool
 from core.retrieval import IndexInfo, Retriever
 from core.store import ArtifactStore
 
@@ -44,3 +44,8 @@ class GatewayServices:
     # Further model-id resolvers, asked after engines and aliases (e.g. ``rag/…`` and ``agent/…``
     # compositions). Empty: create_app adds ``gateway.composition.CompositionResolver`` when ``store`` is set.
     resolvers: Sequence[Resolver] = field(default_factory=list)
+    # Replica pools (the upstreams of ``openai`` models and embedders): started and stopped with the
+    # app, reported by /ready and /metrics, managed by the admin API.
+    pools: Sequence[ReplicaPool] = field(default_factory=list)
+    # Families of model ids served under a prefix, known at run time (federated sites).
+    directories: Sequence[EngineDirectory] = field(default_factory=list)

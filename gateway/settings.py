@@ -18,6 +18,8 @@ class GatewaySettings(BaseSettings):
     # Extra model ids that resolve to a served one, e.g. {"gpt-4o-mini": "smollm2-135m-instruct"}.
     model_aliases: dict[str, str] = Field(default_factory=dict)
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Keys of the admin API (/admin/*: upstream membership); empty: the admin API is off.
+    admin_keys: list[str] = Field(default_factory=list)
     # Paths reachable without an API key even when keys are configured.
     open_paths: tuple[str, ...] = ("/health", "/ready", "/metrics")
     # OpenTelemetry export (gateway.tracing.TracingSettings); env: AIHUB_TRACING='{"exporter": "otlp"}'.

@@ -15,6 +15,7 @@ from typing import Any
 from ray import serve
 from ray.serve import Application, Deployment
 
+from core.errors import InvalidSpecError
 from ray_cluster.config import AihubConfig, load_config
 from ray_cluster.embedder_worker import EmbedderWorker
 from ray_cluster.ingress import GatewayIngress
@@ -57,7 +58,18 @@ class Backends:
     retrievers: Application | None
 
 
+def _refuse_what_ray_mode_lacks(config: AihubConfig) -> None:
+    """Federations and upstream embedders are built by the embedded root only (for now): say so."""
+    for spec in config.models:
+        if spec.federation_prefix is not None:
+            raise InvalidSpecError(f"model {spec.id!r}: federation (an id ending in /*) needs embedded mode")
+    for spec in config.embedders:
+        if spec.engine == "openai":
+            raise InvalidSpecError(f"embedder {spec.id!r}: engine openai embedders need embedded mode")
+
+
 def build_backends(config: AihubConfig) -> Backends:
+    _refuse_what_ray_mode_lacks(config)
     ray = config.ray
     models = {
         spec.id: _deployment(

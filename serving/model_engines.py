@@ -42,6 +42,11 @@ def build_model_engines(
         if config.adapters:
             raise InvalidSpecError(f"model {config.id!r}: the fixed-latency double takes no adapters")
         return {config.id: FixedLatencyEngineDouble(model_id=config.id, **config.options)}
+    if config.engine == "openai":
+        from serving.upstream.build import build_upstream_engine
+
+        digest = store.resolve(config.ref).digest if config.ref is not None else None
+        return {config.id: build_upstream_engine(config, settings, digest)}
     if config.ref is None:
         raise InvalidSpecError(f"model {config.id!r}: engine {config.engine!r} needs a hub reference `ref`")
     artifact = store.resolve(config.ref)

@@ -39,6 +39,38 @@ class VllmSettings(BaseModel):
     cpu_threads_bind: str | None = None
 
 
+class UpstreamSettings(BaseModel):
+    """How ``openai`` engines call their upstreams (``serving.upstream``; a model's ``options`` override).
+
+    Timeouts: ``connect`` to open a connection, ``read`` for the response head and between two reads of
+    a body (a stalled stream), ``total`` for a whole request including its stream.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=300.0, gt=0)
+    total_timeout_s: float = Field(default=3600.0, gt=0)
+    # Other upstreams tried when one fails before the client got anything (never after).
+    retries: int = Field(default=2, ge=0)
+    # Active checks: `models` GETs <url>/models (any OpenAI-compatible server; it also lists what a
+    # federation serves), `health` GETs /health at the URL's origin (vLLM), `off` trusts traffic alone.
+    health_check: Literal["models", "health", "off"] = "models"
+    health_interval_s: float = Field(default=5.0, gt=0)
+    health_timeout_s: float = Field(default=2.0, gt=0)
+    # Passive ejection: this many failures in a row take an upstream out for `cooldown_s`.
+    eject_after_failures: int = Field(default=3, ge=1)
+    cooldown_s: float = Field(default=10.0, gt=0)
+    # Session affinity: requests with the same `x-aihub-session` header (else `user` field) go to the
+    # same upstream while it is up, so its prefix cache is reused. Off: fewest outstanding requests.
+    affinity: bool = False
+    max_idle_connections: int = Field(default=64, ge=0)  # kept-alive connections per upstream
+    watch_interval_s: float = Field(default=1.0, gt=0)  # how often `upstreams_from` is looked at
+    context_length: int | None = Field(default=None, ge=16)  # None: the upstream's max_model_len, else 4096
+    dimensions: int | None = Field(default=None, ge=1)  # embedders: the vector size (required)
+    max_input_tokens: int = Field(default=512, ge=1)  # embedders: per input
+
+
 class ServingSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AIHUB_SERVING_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -53,3 +85,4 @@ class ServingSettings(BaseSettings):
     # Overrides the model config's context length (None: ``max_position_embeddings``).
     max_context_length: int | None = Field(default=None, ge=16)
     vllm: VllmSettings = Field(default_factory=VllmSettings)
+    upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)

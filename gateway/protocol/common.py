@@ -60,6 +60,7 @@ class SamplingFields(WireModel):
             final_only=not self.stream,
             json_schema=json_schema,
             options=self.aihub or {},
+            session=self.user,
         )
 
     def to_generation(self, request_id: str) -> GenerationRequest:

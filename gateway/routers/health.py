@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
+from core.engine import ReplicaPool
 from gateway.metrics import ENDPOINT_SCOPE_KEY
 from gateway.state import gateway_state
 
@@ -21,14 +22,41 @@ async def health(request: Request) -> Response:
     return Response(_OK, media_type="application/json")
 
 
-@router.get("/ready", summary="Readiness: every engine has started")
+def pool_report(pool: ReplicaPool) -> dict[str, object]:
+    return {
+        "ready": pool.ready(),
+        "upstreams": [
+            {
+                "url": r.url,
+                "model": r.model,
+                "state": r.state,
+                "source": r.source,
+                "outstanding": r.outstanding,
+                "requests": r.requests,
+                "errors": r.errors,
+                "ejections": r.ejections,
+                "last_error": r.last_error,
+            }
+            for r in pool.states()
+        ],
+    }
+
+
+@router.get("/ready", summary="Readiness: every engine has started and every upstream pool has one up")
 async def ready(request: Request) -> Response:
     request.scope[ENDPOINT_SCOPE_KEY] = "ready"
     state = gateway_state(request)
-    if state.ready:
+    pools = state.services.pools
+    if not state.ready:
+        body: dict[str, object] = {"status": "starting", "models": sorted(state.services.engines)}
+        return Response(orjson.dumps(body), status_code=503, media_type="application/json")
+    if not pools:
         return Response(_OK, media_type="application/json")
-    body = {"status": "starting", "models": sorted(state.services.engines)}
-    return Response(orjson.dumps(body), status_code=503, media_type="application/json")
+    # A model whose upstreams are all down cannot serve: the gateway is not ready, and says which.
+    report = {pool.name: pool_report(pool) for pool in pools}
+    ok = all(entry["ready"] for entry in report.values())
+    body = {"status": "ok" if ok else "unavailable", "models": report}
+    return Response(orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json")
 
 
 @router.get("/metrics", summary="Prometheus metrics")

@@ -139,3 +139,22 @@ def test_model_ids_become_valid_deployment_names() -> None:
     from ray_cluster.builder import model_deployment_name
 
     assert model_deployment_name("org/model:v1") == "model-org_model_v1"
+
+
+@pytest.mark.parametrize(
+    "app",
+    [
+        {"models": [{"id": "site-b/*", "engine": "openai", "upstreams": [{"url": "http://127.0.0.1:9/v1"}]}]},
+        {
+            "models": [],
+            "embedders": [{"id": "e", "engine": "openai", "upstreams": [{"url": "http://127.0.0.1:9/v1"}]}],
+        },
+    ],
+)
+def test_what_ray_mode_cannot_build_yet_is_refused_by_name(tmp_path: Path, app: dict[str, object]) -> None:
+    from ray_cluster.builder import build_backends
+
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump({"app": {"home": str(tmp_path), **app}}))
+    with pytest.raises(InvalidSpecError, match="embedded mode"):
+        build_backends(load_config(path))
