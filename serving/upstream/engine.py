@@ -12,6 +12,7 @@ out it is never retried, and a failure ends the stream with an error the gateway
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -81,23 +82,23 @@ class UpstreamEngine:
             member.outstanding += 1
             yielded = False
             try:
-                response = await self._send(member, request, stream, deadline)
-                try:
-                    if stream:
+                if stream:
+                    response = await self._send(
+                        member, request, True, _left(deadline, settings.read_timeout_s)
+                    )
+                    try:
                         async for chunk in self._events(response, request, deadline):
                             yielded = True
                             if chunk.finish_reason is not None:  # the caller may stop reading here
                                 self.pool.succeeded(member)
                             yield chunk
-                    else:
-                        data = await response.read(_left(deadline, settings.read_timeout_s))
-                        chunk = wire.final_chunk(data, request.messages is not None)
-                        yielded = True
-                        self.pool.succeeded(member)
-                        yield chunk
-                        return
-                finally:
-                    response.release()
+                    finally:
+                        response.release()
+                else:
+                    chunk = await self._complete(member, request, deadline)
+                    yielded = True
+                    self.pool.succeeded(member)
+                    yield chunk
                 return
             except _Retry as retry:
                 last_error = retry.error
@@ -110,24 +111,36 @@ class UpstreamEngine:
             finally:
                 member.outstanding -= 1
 
+    async def _complete(self, member: Member, request: GenerationRequest, deadline: float) -> GenerationChunk:
+        """A non-streamed request, under one timeout from sending to the end of the reply."""
+        try:
+            async with asyncio.timeout(_left(deadline, self.pool.settings.read_timeout_s)):
+                response = await self._send(member, request, False, None)
+                try:
+                    data = await response.read(None)
+                finally:
+                    response.release()
+        except TimeoutError:
+            raise UpstreamTimeout("read") from None
+        return wire.final_chunk(data, request.messages is not None)
+
     async def _send(
-        self, member: Member, request: GenerationRequest, stream: bool, deadline: float
+        self, member: Member, request: GenerationRequest, stream: bool, read_timeout: float | None
     ) -> Response:
         """The reply's head when it is a 200. A reply that blames the request is raised; one that blames
         the upstream is recorded and raised as ``_Retry`` (try another)."""
-        settings = self.pool.settings
         body = wire.request_body(request, self._upstream_model or member.model, stream=stream)
         response = await member.client.request(
             "POST",
             wire.path_for(request),
             body=body,
             headers=member.auth,
-            read_timeout=_left(deadline, settings.read_timeout_s),
+            read_timeout=read_timeout,
         )
         if response.status == 200:
             return response
         try:
-            data = await response.read(settings.read_timeout_s, limit=256 * 1024)
+            data = await response.read(read_timeout, limit=256 * 1024)
         except (UpstreamConnectionError, UpstreamTimeout):
             data = b""
         finally:

@@ -54,8 +54,8 @@ class Response:
         self._complete = False
         self._released = False
 
-    async def chunks(self, read_timeout: float) -> AsyncIterator[bytes]:
-        """The body as it arrives; each read waits at most ``read_timeout`` seconds."""
+    async def chunks(self, read_timeout: float | None) -> AsyncIterator[bytes]:
+        """The body as it arrives; each read waits at most ``read_timeout`` seconds (None: no limit)."""
         reader = self._connection.reader
         if self._complete:
             return
@@ -86,7 +86,7 @@ class Response:
         except (ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
             raise UpstreamConnectionError(f"reading the body failed: {exc!r}") from None
 
-    async def read(self, read_timeout: float, limit: int | None = None) -> bytes:
+    async def read(self, read_timeout: float | None, limit: int | None = None) -> bytes:
         parts: list[bytes] = []
         size = 0
         async for chunk in self.chunks(read_timeout):
@@ -148,7 +148,7 @@ class OriginClient:
         *,
         body: bytes = b"",
         headers: bytes = b"",
-        read_timeout: float,
+        read_timeout: float | None,
         origin_path: bool = False,
     ) -> Response:
         """Sends the request and reads the response head. ``headers``: extra ``name: value\\r\\n`` lines.
@@ -190,7 +190,10 @@ class OriginClient:
             self._idle.pop().writer.close()
 
 
-async def _within(awaitable: Awaitable[T], seconds: float, stage: str = "read") -> T:
+async def _within(awaitable: Awaitable[T], seconds: float | None, stage: str = "read") -> T:
+    """``seconds`` None: the caller holds one timeout around several reads (cheaper than one each)."""
+    if seconds is None:
+        return await awaitable
     try:
         async with asyncio.timeout(seconds):
             return await awaitable

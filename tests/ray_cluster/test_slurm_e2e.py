@@ -6,7 +6,6 @@ fixed-latency model (a test double for a GPU engine) so the job is ready in seco
 
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,16 +21,7 @@ MODEL = "fixed-latency-model"
 READY_TARGET_S = 120.0
 
 
-@pytest.fixture(scope="session")
-def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    missing = helper.missing_binaries()
-    if missing:
-        pytest.skip(f"needs slurm-wlm and munge on PATH (missing: {', '.join(missing)}); CI installs them")
-    root = tmp_path_factory.mktemp("slurm")
-    with helper.LocalSlurmCluster(root) as cluster:
-        yield cluster
-    assert helper.processes_mentioning(str(root)) == []
-    assert helper.processes_mentioning(str(cluster.munge)) == []
+# The `slurm` fixture (one cluster for the session) is in conftest.py, shared with test_slurm_fleet.py.
 
 
 def _config(work: Path) -> Path:

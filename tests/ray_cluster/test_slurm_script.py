@@ -55,7 +55,7 @@ case "$*" in
     exit 1
     ;;
   *"aihub.cli serve"*)
-    for _ in $(seq 100); do [[ -f aihub-gateway.url ]] && break; sleep 0.05; done
+    for _ in $(seq 400); do [[ -f aihub-gateway.url ]] && break; sleep 0.05; done  # 20 s: a busy CI machine
     cat aihub-gateway.url > "$DOUBLE_RECORD.url"
     ;;
 esac
