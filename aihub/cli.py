@@ -43,6 +43,8 @@ def _mount_subcommands() -> None:
         ("aihub.index_cli", "index_app", "index"),
         ("aihub.eval_cli", "eval_app", "eval"),
         ("aihub.cluster_cli", "cluster_app", "cluster"),
+        ("aihub.usage_cli", "usage_app", "usage"),
+        ("aihub.keys_cli", "keys_app", "keys"),
     ):
         sub = getattr(__import__(module, fromlist=[attr]), attr)
         app.add_typer(sub, name=name)

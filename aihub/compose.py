@@ -81,6 +81,16 @@ def build_services(settings: AihubConfig, store: ArtifactStore) -> GatewayServic
     # BM25-only indices need no embedder, so the provider is always there.
     indexes = HubIndexProvider(store, embedders, settings.retrievers)
     pools = [p for p in (*engines.values(), *embedders.values(), *directories) if isinstance(p, HasPool)]
+    tenancy = None
+    if settings.tenancy.enabled:
+        from tenancy.services import build_tenancy
+
+        tenancy = build_tenancy(
+            settings.tenancy,
+            settings.app.home,
+            static_keys=settings.gateway.api_keys,
+            admin_keys=settings.gateway.admin_keys,
+        )
     return GatewayServices(
         engines=engines,
         embedders=embedders,
@@ -89,6 +99,9 @@ def build_services(settings: AihubConfig, store: ArtifactStore) -> GatewayServic
         store=store,
         pools=list({id(p.pool): p.pool for p in pools}.values()),
         directories=directories,
+        authenticator=tenancy.authenticator if tenancy else None,
+        usage=tenancy.usage if tenancy else None,
+        key_manager=tenancy.key_manager if tenancy else None,
     )
 
 

@@ -19,7 +19,7 @@ from core.errors import InvalidSpecError
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
-SECTIONS = ("app", "gateway", "serving", "hub", "retrievers", "ray")
+SECTIONS = ("app", "gateway", "serving", "hub", "retrievers", "ray", "tenancy")
 
 
 def read_config_file(path: Path | None) -> dict[str, dict[str, Any]]:

@@ -6,6 +6,7 @@ Only the gateway turns them into HTTP responses (status from ``kind``, body in O
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -106,8 +107,22 @@ class UpstreamTimeoutError(UpstreamError):
 
 
 class RateLimitError(AihubError):
+    """Too many requests or tokens for now (``rate_limit_exceeded``), or a spent budget
+    (``insufficient_quota``). ``headers``: ``Retry-After`` and OpenAI's ``x-ratelimit-*``."""
+
     kind = ErrorKind.RATE_LIMIT
     default_code = "rate_limit_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, param=param, code=code)
+        self.headers = dict(headers or {})
 
 
 # --- hub -----------------------------------------------------------------------------------------

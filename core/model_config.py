@@ -51,6 +51,25 @@ class UpstreamConfig(BaseModel):
         return self
 
 
+class MaxTokens(BaseModel):
+    """A model's ``max_tokens``: what a request without one gets, and the most a request may ask for."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    default: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _default_within_limit(self) -> MaxTokens:
+        if self.default is not None and self.limit is not None and self.default > self.limit:
+            raise ValueError(f"max_tokens default {self.default} is above its limit {self.limit}")
+        return self
+
+    @property
+    def bounded(self) -> bool:
+        return self.default is not None or self.limit is not None
+
+
 class ModelConfig(BaseModel):
     """One served model (or embedder) id and where its engine comes from."""
 
@@ -65,6 +84,8 @@ class ModelConfig(BaseModel):
     # engine `openai`: the OpenAI-compatible servers that serve this id, and a file or folder of more
     # (watched: members join and leave without a restart). An id ending in ``/*`` federates: every model
     # the upstreams list is served as ``<prefix>/<their id>``.
+    # The gateway fills in `default` for requests without max_tokens and refuses those above `limit`.
+    max_tokens: MaxTokens = Field(default_factory=MaxTokens)
     upstreams: tuple[UpstreamConfig, ...] = ()
     upstreams_from: Path | None = None
     # With engine openai, ``ref`` is optional: the hub model the upstreams serve. Its digest is then the

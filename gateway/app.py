@@ -18,15 +18,16 @@ from gateway.catalog import DirectoryResolver, ModelCatalog, Resolver
 from gateway.composition import CompositionResolver
 from gateway.errors import UnexpectedErrorMiddleware, install_error_handlers
 from gateway.fast_path.hot_routes import HotRouteMiddleware, PathPattern
-from gateway.metrics import GatewayMetrics, MetricsMiddleware
+from gateway.metrics import GatewayMetrics, MetricsMiddleware, ProjectCounters
 from gateway.pool_metrics import ReplicaPoolCollector
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
 from gateway.request_body import component_schemas
-from gateway.routers import admin, chat, completions, embeddings, health, models, vector_stores
+from gateway.routers import admin, chat, completions, embeddings, health, keys, models, vector_stores
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
+from gateway.tenant_auth import TenancyMiddleware
 from gateway.tracing import TracingMiddleware, setup_tracing
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,11 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
                     await item.aclose()
                 except Exception:
                     logger.exception("closing %s failed", item)
+            if services.usage is not None:
+                try:  # the rows of every answered request reach the ledger before the process ends
+                    await services.usage.aclose()
+                except Exception:
+                    logger.exception("flushing the usage ledger failed")
             if tracer_provider is not None:
                 tracer_provider.shutdown()  # flushes the batch exporter
 
@@ -100,10 +106,22 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
         Middleware(MetricsMiddleware, metrics=metrics),
         Middleware(UnexpectedErrorMiddleware),
     ]
-    if settings.api_keys:
+    if services.authenticator is not None:
+        counters = ProjectCounters(metrics.registry)
+        middleware.append(
+            Middleware(
+                TenancyMiddleware,
+                authenticator=services.authenticator,
+                usage=services.usage,
+                open_paths=settings.open_paths,
+                counters=counters,
+                limiter=services.limiter,
+            )
+        )
+    elif settings.api_keys:
         # An admin key passes too; the admin routes then check for one themselves.
-        keys = [*settings.api_keys, *settings.admin_keys]
-        middleware.append(Middleware(ApiKeyMiddleware, keys=keys, open_paths=settings.open_paths))
+        allowed = [*settings.api_keys, *settings.admin_keys]
+        middleware.append(Middleware(ApiKeyMiddleware, keys=allowed, open_paths=settings.open_paths))
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes))
     if settings.fast_paths:
         middleware.append(_hot_routes())
@@ -126,6 +144,7 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
         embeddings.router,
         vector_stores.router,
         admin.router,
+        keys.router,
     ):
         app.include_router(router)
 

@@ -13,12 +13,21 @@ from fastapi import Request
 from starlette.responses import Response
 
 from core.chat import GenerationRequest
+from core.errors import InvalidRequestError
+from core.model_config import MaxTokens
 from gateway.catalog import Target
+from gateway.composition import COMPOSITION_HEADER
 from gateway.generation import OpenGeneration, new_id, open_generation
 from gateway.metrics import ENDPOINT_SCOPE_KEY, MODEL_SCOPE_KEY
 from gateway.protocol.common import ResponseHead, SamplingFields
 from gateway.request_body import parse_body
 from gateway.state import gateway_state
+from gateway.tenant_auth import (
+    COMPOSITION_SCOPE_KEY,
+    REQUEST_ID_SCOPE_KEY,
+    check_model_scope,
+    principal_of,
+)
 
 # Session affinity (engines balancing over replicas keep one session on one replica); else ``user``.
 SESSION_HEADER = "x-aihub-session"
@@ -44,9 +53,17 @@ async def start_generation(
     body = await parse_body(request, body_model)
     state = gateway_state(request)
     target = await state.catalog.resolve(body.model)
+    principal = principal_of(scope)
+    if principal is not None:
+        check_model_scope(principal, target.model_id)
+        scope[COMPOSITION_SCOPE_KEY] = target.headers.get(COMPOSITION_HEADER)
     scope[MODEL_SCOPE_KEY] = target.model_id
     head = ResponseHead(new_id(id_prefix), int(time.time()), target.model_id)
+    scope[REQUEST_ID_SCOPE_KEY] = head.id
     generation_request = body.to_generation(head.id)
+    bounds = state.settings.max_tokens.get(target.model_id)
+    if bounds is not None:
+        generation_request = bounded(generation_request, bounds)
     session = request.headers.get(SESSION_HEADER)
     if session:
         generation_request = replace(generation_request, session=session)
@@ -54,6 +71,22 @@ async def start_generation(
         target.engine, generation_request, target.model_id, endpoint, state.metrics, scope
     )
     return StartedGeneration(body, generation_request, target, head, generation)
+
+
+def bounded(request: GenerationRequest, bounds: MaxTokens) -> GenerationRequest:
+    """The model's default max_tokens where the request has none; a request above its limit is refused."""
+    asked = request.params.max_tokens
+    if asked is None:
+        if bounds.default is None:
+            return request
+        return replace(request, params=replace(request.params, max_tokens=bounds.default))
+    if bounds.limit is not None and asked > bounds.limit:
+        raise InvalidRequestError(
+            f"max_tokens is {asked}, above this model's limit of {bounds.limit}.",
+            param="max_tokens",
+            code="invalid_value",
+        )
+    return request
 
 
 def json_response(payload: Mapping[str, Any], headers: Mapping[str, str]) -> Response:

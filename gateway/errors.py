@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import AihubError, ErrorKind, InvalidRequestError
+from core.errors import AihubError, ErrorKind, InvalidRequestError, RateLimitError
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ def error_response(exc: AihubError, scope: Scope | None = None) -> Response:
         logger.error("request failed: %s: %s", type(exc).__name__, exc.message)
     if scope is not None:
         scope[ERROR_CODE_SCOPE_KEY] = exc.code or body["error"]["type"]
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    headers = exc.headers if isinstance(exc, RateLimitError) else None  # Retry-After, x-ratelimit-*
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def _is_union_tag(part: str) -> bool:

@@ -19,6 +19,7 @@ from gateway.errors import describe, error_body
 from gateway.metrics import START_SCOPE_KEY, GatewayMetrics
 from gateway.outcome import Outcome
 from gateway.sse import DONE_EVENT, sse_event
+from gateway.tenant_auth import INTERRUPTED_SCOPE_KEY, STREAMED_SCOPE_KEY, USAGE_SCOPE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ class OpenGeneration:
     rest: AsyncGenerator[GenerationChunk, None]
     model: str
     metrics: GatewayMetrics
+    scope: Scope  # the request's: usage goes there for the ledger (gateway.tenant_auth)
+
+    def account(self, prompt_tokens: int, completion_tokens: int) -> None:
+        self.metrics.record_usage(self.model, prompt_tokens, completion_tokens)
+        self.scope[USAGE_SCOPE_KEY] = (prompt_tokens, completion_tokens)
 
     async def chunks(self) -> AsyncGenerator[GenerationChunk, None]:
         chunk = self.first
@@ -77,7 +83,7 @@ async def open_generation(
     started = scope.get(START_SCOPE_KEY)
     if started is not None:
         metrics.record_ttft(model, endpoint, time.perf_counter() - started)
-    return OpenGeneration(first=first, rest=stream, model=model, metrics=metrics)
+    return OpenGeneration(first=first, rest=stream, model=model, metrics=metrics, scope=scope)
 
 
 async def collect(generation: OpenGeneration) -> Outcome:
@@ -94,7 +100,7 @@ async def collect(generation: OpenGeneration) -> Outcome:
     finally:
         await generation.close()
     outcome = Outcome.of("".join(parts), last, citations)
-    generation.metrics.record_usage(generation.model, outcome.prompt_tokens, outcome.completion_tokens)
+    generation.account(outcome.prompt_tokens, outcome.completion_tokens)
     return outcome
 
 
@@ -106,6 +112,8 @@ async def stream_events(
     Errors after the headers went out are sent as an OpenAI-style error event (clients raise on it).
     """
     last: GenerationChunk | None = None
+    finished = False
+    generation.scope[STREAMED_SCOPE_KEY] = True
     try:
         if leading_text:
             yield sse_event(build.text(leading_text, None))
@@ -120,6 +128,7 @@ async def stream_events(
         usage = build.usage(outcome)
         if usage is not None:
             yield sse_event(usage)
+        finished = True
         yield DONE_EVENT
     except AihubError as exc:
         _, body = describe(exc)
@@ -134,5 +143,7 @@ async def stream_events(
         )
     finally:
         await generation.close()
+        if not finished:  # the client left, or the engine failed: the tokens made until then count
+            generation.scope[INTERRUPTED_SCOPE_KEY] = True
         if last is not None:
-            generation.metrics.record_usage(generation.model, last.prompt_tokens, last.completion_tokens)
+            generation.account(last.prompt_tokens, last.completion_tokens)

@@ -9,6 +9,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.tenancy import UsageRecord
 from gateway.errors import ERROR_CODE_SCOPE_KEY
 
 MODEL_SCOPE_KEY = "aihub.model"
@@ -77,6 +78,32 @@ class GatewayMetrics:
             children[0].inc(prompt_tokens)
         if completion_tokens:
             children[1].inc(completion_tokens)
+
+
+class ProjectCounters:
+    """Requests and tokens per project and model: as many series as projects × models, both bounded by
+    configuration (keys, issuers, served models), never by request content."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "aihub_project_requests",
+            "Requests per project and model",
+            ["project", "model"],
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "aihub_project_tokens",
+            "Prompt and completion tokens per project and model",
+            ["project", "model", "kind"],
+            registry=registry,
+        )
+
+    def observe(self, row: UsageRecord) -> None:
+        self.requests.labels(row.project, row.model).inc()
+        if row.prompt_tokens:
+            self.tokens.labels(row.project, row.model, "prompt").inc(row.prompt_tokens)
+        if row.completion_tokens:
+            self.tokens.labels(row.project, row.model, "completion").inc(row.completion_tokens)
 
 
 class MetricsMiddleware:

@@ -14,6 +14,7 @@ from core.embedder import Embedder
 from core.engine import Engine, EngineDirectory, ReplicaPool
 from core.retrieval import IndexInfo, Retriever
 from core.store import ArtifactStore
+from core.tenancy import Authenticator, KeyManager, RateLimiter, UsageSink
 
 if TYPE_CHECKING:
     from gateway.catalog import Resolver
@@ -49,3 +50,10 @@ class GatewayServices:
     pools: Sequence[ReplicaPool] = field(default_factory=list)
     # Families of model ids served under a prefix, known at run time (federated sites).
     directories: Sequence[EngineDirectory] = field(default_factory=list)
+    # Tenancy (``tenancy/``, built by the composition root): who calls, and where usage rows go. None:
+    # the plain ``api_keys`` list of the settings, nothing recorded.
+    authenticator: Authenticator | None = None
+    usage: UsageSink | None = None
+    limiter: RateLimiter | None = None  # requests, tokens, concurrency and budgets per key and project
+    # The tenancy database's keys, managed over /admin/keys; None: tenancy is off.
+    key_manager: KeyManager | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.model_config import MaxTokens
 from gateway.tracing import TracingSettings
 
 
@@ -27,12 +28,18 @@ class GatewaySettings(BaseSettings):
     # The measured fast paths (gateway.fast_path): hot routes past FastAPI's router, and the HTTP
     # protocol that sends a response's head with its first event. Off: plain FastAPI on uvicorn.
     fast_paths: bool = True
+    # Per served model id: the max_tokens a request without one gets, and the most one may ask for
+    # (composition roots fill it from each model's config; the operator's entries win).
+    max_tokens: dict[str, MaxTokens] = Field(default_factory=dict)
     # Seconds a resolved tag (rag/<name>:<tag>) is trusted before the hub is asked again.
     composition_tag_ttl_s: float = Field(default=1.0, ge=0.0)
 
     def with_aliases(self, defaults: dict[str, str]) -> GatewaySettings:
         """These settings with ``defaults`` added to the aliases; the operator's own aliases win."""
         return self.model_copy(update={"model_aliases": {**defaults, **self.model_aliases}})
+
+    def with_max_tokens(self, defaults: dict[str, MaxTokens]) -> GatewaySettings:
+        return self.model_copy(update={"max_tokens": {**defaults, **self.max_tokens}})
 
     # Histogram buckets (seconds) for request latency and time to first token.
     latency_buckets: tuple[float, ...] = (

@@ -23,7 +23,7 @@ nothing of Ray by doing so). Precedence: command line > environment > file > def
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from hub.settings import HubSettings
 from ray_cluster.settings import RaySettings
 from retrievers.settings import RetrieverSettings
 from serving.settings import ServingSettings
+from tenancy.settings import TenancySettings
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class AihubConfig:
     hub: HubSettings
     retrievers: RetrieverSettings
     ray: RaySettings
+    tenancy: TenancySettings = field(default_factory=TenancySettings)
 
     def __post_init__(self) -> None:
         ids = [model.id for model in self.app.models]
@@ -65,6 +67,7 @@ class AihubConfig:
         gateway: GatewaySettings | None = None,
         serving: ServingSettings | None = None,
         ray: RaySettings | None = None,
+        tenancy: TenancySettings | None = None,
     ) -> AihubConfig:
         """A config made in code (tests, benchmarks): no default models prepared, no demo."""
         app = AppSettings(
@@ -82,6 +85,7 @@ class AihubConfig:
             hub=HubSettings(home=home),
             retrievers=RetrieverSettings(work_dir=app.cache_dir / "retrievers"),
             ray=ray or RaySettings(),
+            tenancy=tenancy or TenancySettings(),
         )
 
     @property
@@ -98,7 +102,13 @@ class AihubConfig:
 
     def gateway_settings(self) -> GatewaySettings:
         """The gateway section with each adapter's hub form as an alias of its served id."""
-        return self.gateway.with_aliases(adapter_aliases(self.models))
+        bounds = {
+            served: config.max_tokens
+            for config in self.models
+            if config.max_tokens.bounded
+            for served in config.served_ids()
+        }
+        return self.gateway.with_aliases(adapter_aliases(self.models)).with_max_tokens(bounds)
 
 
 def load_config(
@@ -118,4 +128,5 @@ def load_config(
         hub=layered(HubSettings, "hub", hub_file, overrides.get("hub")),
         retrievers=layered(RetrieverSettings, "retrievers", retrievers_file, overrides.get("retrievers")),
         ray=layered(RaySettings, "ray", sections.get("ray"), overrides.get("ray")),
+        tenancy=layered(TenancySettings, "tenancy", sections.get("tenancy"), overrides.get("tenancy")),
     )

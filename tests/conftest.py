@@ -89,3 +89,14 @@ def transformers_engine(smollm2_path: Path) -> Iterator[Engine]:
     asyncio.run(engine.start())
     yield engine
     asyncio.run(engine.aclose())
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (``tests.support.postgres``); ``.new_database()`` per test."""
+    from tests.support.postgres import LocalPostgres, postgres_bin
+
+    if postgres_bin() is None:
+        pytest.skip("needs Debian's postgresql; .ci/run installs it")
+    with LocalPostgres() as server:
+        yield server

@@ -18,6 +18,7 @@ from gateway.protocol.embeddings import (
 from gateway.request_body import body_schema, parse_body
 from gateway.services import GatewayServices
 from gateway.state import gateway_state
+from gateway.tenant_auth import USAGE_SCOPE_KEY, check_model_scope, principal_of
 
 router = APIRouter(tags=["embeddings"])
 
@@ -42,6 +43,9 @@ async def create_embeddings(request: Request) -> Response:
     request.scope[ENDPOINT_SCOPE_KEY] = "embeddings"
     body = await parse_body(request, EmbeddingRequest)
     name, embedder = _embedder(gateway_state(request).services, body.model)
+    principal = principal_of(request.scope)
+    if principal is not None:
+        check_model_scope(principal, name)
     request.scope[MODEL_SCOPE_KEY] = name
     if body.dimensions is not None and body.dimensions != embedder.info.dimensions:
         raise InvalidRequestError(
@@ -49,6 +53,7 @@ async def create_embeddings(request: Request) -> Response:
             param="dimensions",
         )
     result = await embedder.embed(body.inputs())
+    request.scope[USAGE_SCOPE_KEY] = (result.prompt_tokens, 0)
     # model_construct: the values are ours and already valid; validating thousands of floats costs.
     payload = EmbeddingResponse.model_construct(
         data=[

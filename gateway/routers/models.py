@@ -11,6 +11,7 @@ from gateway.catalog import CatalogEntry
 from gateway.metrics import ENDPOINT_SCOPE_KEY
 from gateway.protocol.models import ModelCard, ModelList
 from gateway.state import gateway_state
+from gateway.tenant_auth import principal_of
 
 router = APIRouter(tags=["models"])
 
@@ -25,6 +26,9 @@ def _entries(request: Request) -> list[CatalogEntry]:
         for embedder_id in state.services.embedders
         if embedder_id not in listed
     ]
+    principal = principal_of(request.scope)
+    if principal is not None:  # a key lists only what it may call
+        entries = [entry for entry in entries if principal.scopes.allows_model(entry.id)]
     return entries
 
 

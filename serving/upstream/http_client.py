@@ -72,17 +72,12 @@ class Response:
                 self._complete = True
                 return
             while True:
-                size_line = await _within(reader.readline(), read_timeout)
-                if not size_line:
-                    raise UpstreamConnectionError("connection closed inside a chunked body")
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
-                if size == 0:
-                    while (await _within(reader.readline(), read_timeout)) not in (b"\r\n", b""):
-                        pass  # trailers
+                # One timeout per chunk (its size line and data), not per read: timers cost.
+                piece = await _within(_read_chunk(reader), read_timeout)
+                if piece is None:
                     self._complete = True
                     return
-                data = await _within(reader.readexactly(size + 2), read_timeout)
-                yield data[:-2]
+                yield piece
         except (ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
             raise UpstreamConnectionError(f"reading the body failed: {exc!r}") from None
 
@@ -199,6 +194,20 @@ async def _within(awaitable: Awaitable[T], seconds: float | None, stage: str = "
             return await awaitable
     except TimeoutError:
         raise UpstreamTimeout(stage) from None
+
+
+async def _read_chunk(reader: asyncio.StreamReader) -> bytes | None:
+    """One piece of a chunked body; None at its end (after the trailers)."""
+    size_line = await reader.readline()
+    if not size_line:
+        raise UpstreamConnectionError("connection closed inside a chunked body")
+    size = int(size_line.split(b";", 1)[0].strip(), 16)
+    if size == 0:
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass  # trailers
+        return None
+    data = await reader.readexactly(size + 2)
+    return data[:-2]
 
 
 async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[bytes, bytes]]:

@@ -1,0 +1,1 @@
+"""Projects, API keys, OIDC, limits and the usage ledger (SQLite embedded, PostgreSQL shared)."""

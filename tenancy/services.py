@@ -1,0 +1,58 @@
+"""Everything tenancy hands the gateway, built from its settings: the authenticator (API keys from the
+database and the plain lists, then OIDC issuers), the usage ledger, and the key manager."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.tenancy import Authenticator, KeyManager, Principal, UsageSink
+from tenancy.build import load_secret, open_database
+from tenancy.key_authenticator import KeyAuthenticator
+from tenancy.keys import KeyStore
+from tenancy.settings import TenancySettings
+
+
+class AuthenticatorChain:
+    """Asks each authenticator in turn; the first that knows the token decides."""
+
+    def __init__(self, authenticators: Sequence[Authenticator]) -> None:
+        self._authenticators = tuple(authenticators)
+
+    async def authenticate(self, token: str) -> Principal | None:
+        for authenticator in self._authenticators:
+            principal = await authenticator.authenticate(token)
+            if principal is not None:
+                return principal
+        return None
+
+
+@dataclass(frozen=True)
+class TenancyServices:
+    authenticator: Authenticator
+    usage: UsageSink | None
+    key_manager: KeyManager
+
+
+def build_tenancy(
+    settings: TenancySettings, home: Path, *, static_keys: Sequence[str] = (), admin_keys: Sequence[str] = ()
+) -> TenancyServices:
+    """``static_keys`` / ``admin_keys``: the gateway's plain lists, kept working as the default project."""
+    database = open_database(settings, home)
+    store = KeyStore(database, load_secret(settings, home))
+    authenticators: list[Authenticator] = [
+        KeyAuthenticator(store, static_keys=static_keys, admin_keys=admin_keys, cache_s=settings.key_cache_s)
+    ]
+    if settings.oidc:
+        from tenancy.oidc import OidcAuthenticator
+
+        authenticators.append(OidcAuthenticator(settings.oidc))
+    usage: UsageSink | None = None
+    if settings.ledger.enabled:
+        from tenancy.ledger import UsageLedger
+
+        spill = settings.ledger.spill_file or home / "usage-spill.jsonl"
+        usage = UsageLedger(database, settings.ledger, spill)
+    chain = authenticators[0] if len(authenticators) == 1 else AuthenticatorChain(authenticators)
+    return TenancyServices(authenticator=chain, usage=usage, key_manager=store)
