@@ -102,6 +102,7 @@ def build_services(settings: AihubConfig, store: ArtifactStore) -> GatewayServic
         authenticator=tenancy.authenticator if tenancy else None,
         usage=tenancy.usage if tenancy else None,
         key_manager=tenancy.key_manager if tenancy else None,
+        usage_reader=tenancy.usage_reader if tenancy else None,
     )
 
 

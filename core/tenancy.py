@@ -181,3 +181,13 @@ class RateLimiter(Protocol):
         """Admits a request of ``principal`` against its key's and its project's limits, or raises
         ``core.errors.RateLimitError`` (with ``Retry-After`` and ``x-ratelimit-*`` headers)."""
         ...
+
+
+@runtime_checkable
+class UsageReader(Protocol):
+    """Sums of the ledger's rows per ``by`` group (model, key, day) in ``[since, until)`` (unix times);
+    ``project`` None: every project (admins only; the gateway passes the caller's own otherwise)."""
+
+    def report(
+        self, project: str | None, since: float | None, until: float | None, by: str
+    ) -> list[Mapping[str, object]]: ...

@@ -23,7 +23,17 @@ from gateway.pool_metrics import ReplicaPoolCollector
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
 from gateway.request_body import component_schemas
-from gateway.routers import admin, chat, completions, embeddings, health, keys, models, vector_stores
+from gateway.routers import (
+    admin,
+    chat,
+    completions,
+    embeddings,
+    health,
+    keys,
+    models,
+    usage,
+    vector_stores,
+)
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
@@ -145,6 +155,7 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
         vector_stores.router,
         admin.router,
         keys.router,
+        usage.router,
     ):
         app.include_router(router)
 

@@ -14,7 +14,7 @@ from core.embedder import Embedder
 from core.engine import Engine, EngineDirectory, ReplicaPool
 from core.retrieval import IndexInfo, Retriever
 from core.store import ArtifactStore
-from core.tenancy import Authenticator, KeyManager, RateLimiter, UsageSink
+from core.tenancy import Authenticator, KeyManager, RateLimiter, UsageReader, UsageSink
 
 if TYPE_CHECKING:
     from gateway.catalog import Resolver
@@ -54,6 +54,7 @@ class GatewayServices:
     # the plain ``api_keys`` list of the settings, nothing recorded.
     authenticator: Authenticator | None = None
     usage: UsageSink | None = None
+    usage_reader: UsageReader | None = None  # GET /v1/usage: a caller's own project's sums
     limiter: RateLimiter | None = None  # requests, tokens, concurrency and budgets per key and project
     # The tenancy database's keys, managed over /admin/keys; None: tenancy is off.
     key_manager: KeyManager | None = None

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.tenancy import Authenticator, KeyManager, Principal, UsageSink
+from core.tenancy import Authenticator, KeyManager, Principal, UsageReader, UsageSink
 from tenancy.build import load_secret, open_database
 from tenancy.key_authenticator import KeyAuthenticator
 from tenancy.keys import KeyStore
 from tenancy.settings import TenancySettings
+from tenancy.usage_report import LedgerReader
 
 
 class AuthenticatorChain:
@@ -33,6 +34,7 @@ class TenancyServices:
     authenticator: Authenticator
     usage: UsageSink | None
     key_manager: KeyManager
+    usage_reader: UsageReader
 
 
 def build_tenancy(
@@ -55,4 +57,6 @@ def build_tenancy(
         spill = settings.ledger.spill_file or home / "usage-spill.jsonl"
         usage = UsageLedger(database, settings.ledger, spill)
     chain = authenticators[0] if len(authenticators) == 1 else AuthenticatorChain(authenticators)
-    return TenancyServices(authenticator=chain, usage=usage, key_manager=store)
+    return TenancyServices(
+        authenticator=chain, usage=usage, key_manager=store, usage_reader=LedgerReader(database)
+    )

@@ -6,10 +6,12 @@ admin may ask for (the HTTP API passes the caller's project; the CLI runs with t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from core.errors import InvalidRequestError
 from tenancy.database import Database
 from tenancy.usage_schema import USAGE_SCHEMA
 
@@ -90,3 +92,20 @@ def usage_report(
 
 def _unix(moment: datetime) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+class LedgerReader:
+    """``core.tenancy.UsageReader`` over the ledger's database."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def report(
+        self, project: str | None, since: float | None, until: float | None, by: str
+    ) -> list[Mapping[str, object]]:
+        if by not in GROUP_BY:
+            raise InvalidRequestError(f"'by' is one of {', '.join(GROUP_BY)}", param="by")
+        start = datetime.fromtimestamp(since, UTC) if since is not None else None
+        end = datetime.fromtimestamp(until, UTC) if until is not None else None
+        rows = usage_report(self._database, project, start, end, by)
+        return [row.as_dict() for row in rows]

@@ -198,3 +198,31 @@ def test_oidc_tokens_map_a_group_to_a_project_and_bad_ones_are_401(served, keypa
     while "double-b" not in _report(config, "astro"):
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_a_key_reads_its_own_projects_usage_only(served) -> None:
+    url, store, _ = served
+    mine, _ = store.create("climate")
+    theirs, _ = store.create("physics")
+    admin, _ = store.create("ops", admin=True)
+    body = {"model": "double-a", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    for key in (mine, mine, theirs):
+        assert httpx.post(
+            f"{url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}
+        ).is_success
+    deadline = time.monotonic() + 5
+    while True:
+        own = httpx.get(f"{url}/v1/usage", headers={"authorization": f"Bearer {mine}"}).json()
+        if own["data"] and own["data"][0]["requests"] == 2:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert own["project"] == "climate" and own["data"][0]["completion_tokens"] == 4
+    refused = httpx.get(
+        f"{url}/v1/usage", params={"project": "physics"}, headers={"authorization": f"Bearer {mine}"}
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_your_project"
+    other = httpx.get(
+        f"{url}/v1/usage", params={"project": "physics"}, headers={"authorization": f"Bearer {admin}"}
+    )
+    assert other.status_code == 200 and other.json()["data"][0]["requests"] == 1
