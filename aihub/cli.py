@@ -45,6 +45,7 @@ def _mount_subcommands() -> None:
         ("aihub.cluster_cli", "cluster_app", "cluster"),
         ("aihub.usage_cli", "usage_app", "usage"),
         ("aihub.keys_cli", "keys_app", "keys"),
+        ("aihub.projects_cli", "projects_app", "projects"),
     ):
         sub = getattr(__import__(module, fromlist=[attr]), attr)
         app.add_typer(sub, name=name)

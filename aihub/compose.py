@@ -103,6 +103,7 @@ def build_services(settings: AihubConfig, store: ArtifactStore) -> GatewayServic
         usage=tenancy.usage if tenancy else None,
         key_manager=tenancy.key_manager if tenancy else None,
         usage_reader=tenancy.usage_reader if tenancy else None,
+        limiter=tenancy.limiter if tenancy else None,
     )
 
 

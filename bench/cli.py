@@ -232,8 +232,57 @@ def pipeline(
     run_pipeline_bench(load_config(config), index, dataset, requests, console)
 
 
+@bench_app.command()
+def ledger(
+    rows: Annotated[int, typer.Option(min=1000, help="Rows to record per backend.")] = 100_000,
+    postgres_url: Annotated[
+        list[str] | None, typer.Option(help="Also a PostgreSQL database (postgresql://…); repeatable.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 500,
+    queue_size: Annotated[int, typer.Option(min=1, help="The ledger's bounded queue.")] = 10_000,
+    max_seconds: Annotated[float, typer.Option(min=1, help="Stop recording after this long.")] = 60.0,
+) -> None:
+    """Usage ledger rows/s into SQLite (and PostgreSQL), every row counted in the database."""
+    from bench.ledger_bench import run_ledger_bench
+    from tenancy.settings import LedgerSettings
+
+    settings = LedgerSettings(batch_size=batch_size, queue_size=queue_size)
+    run_ledger_bench(postgres_url or [], rows, settings, max_seconds, console)
+
+
+@bench_app.command()
+def limits(
+    admits: Annotated[int, typer.Option(min=1000, help="Admits per case and backend.")] = 100_000,
+    max_seconds: Annotated[float, typer.Option(min=1, help="Stop a case after this long.")] = 20.0,
+    postgres_url: Annotated[
+        list[str] | None, typer.Option(help="Also a PostgreSQL database (postgresql://…); repeatable.")
+    ] = None,
+) -> None:
+    """Rate limiter cost per request: no limits, limits from a warm lease, a lease every 100."""
+    from bench.limits_bench import run_limits_bench
+
+    run_limits_bench(admits, max_seconds, postgres_url or [], console)
+
+
+@bench_app.command()
+def tenancy(
+    requests: Annotated[int, typer.Option(min=50, help="Requests per leg and round.")] = 500,
+    rounds: Annotated[int, typer.Option(min=2, help="Rounds; the order of the legs alternates.")] = 4,
+    work_dir: Annotated[Path | None, typer.Option(help="Where the gateways keep their homes.")] = None,
+) -> None:
+    """The gateway with tenancy off and on (a database key with limits, the usage ledger), same run."""
+    from bench.tenancy_bench import run_tenancy_bench
+
+    work = work_dir or Path(tempfile.mkdtemp(prefix="aihub-bench-tenancy-"))
+    run_tenancy_bench(work, requests, rounds, console)
+
+
 def _mount_commands() -> None:
-    from bench import eval_bench_cli, vllm_cli  # noqa: F401  (add `eval`, `vllm` and `ray-llm`)
+    from bench import (  # noqa: F401  (add `eval`, `vllm`, `ray-llm` and `upstream`)
+        eval_bench_cli,
+        upstream_bench_cli,
+        vllm_cli,
+    )
 
 
 _mount_commands()

@@ -95,13 +95,15 @@ class LeanHttpClient:
 
     @asynccontextmanager
     async def post(
-        self, path: str, body: bytes, content_type: bytes = b"application/json"
+        self, path: str, body: bytes, content_type: bytes = b"application/json", headers: bytes = b""
     ) -> AsyncIterator[LeanResponse]:
-        request = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s" % (
+        """``headers``: extra ``name: value\\r\\n`` lines (e.g. an authorization header)."""
+        request = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s\r\n%s" % (
             (self._prefix + path).encode(),
             self._host_header,
             content_type,
             len(body),
+            headers,
             body,
         )
         reused = bool(self._idle)

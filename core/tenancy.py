@@ -182,6 +182,10 @@ class RateLimiter(Protocol):
         ``core.errors.RateLimitError`` (with ``Retry-After`` and ``x-ratelimit-*`` headers)."""
         ...
 
+    async def aclose(self) -> None:
+        """Gives unused leases back and stops background work (before the database is closed)."""
+        ...
+
 
 @runtime_checkable
 class UsageReader(Protocol):

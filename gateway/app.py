@@ -102,6 +102,11 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
                     await item.aclose()
                 except Exception:
                     logger.exception("closing %s failed", item)
+            if services.limiter is not None:
+                try:
+                    await services.limiter.aclose()
+                except Exception:
+                    logger.exception("closing the rate limiter failed")
             if services.usage is not None:
                 try:  # the rows of every answered request reach the ledger before the process ends
                     await services.usage.aclose()

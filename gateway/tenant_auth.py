@@ -15,11 +15,11 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import (
+    AihubError,
     AuthenticationError,
     EngineUnavailableError,
     ModelNotFoundError,
     PermissionDeniedError,
-    RateLimitError,
 )
 from core.tenancy import Authenticator, Permit, Principal, RateLimiter, UsageRecord, UsageSink
 from gateway.errors import error_response
@@ -135,7 +135,7 @@ class TenancyMiddleware:
         if self.limiter is not None:
             try:
                 permit = await self.limiter.admit(principal)
-            except RateLimitError as exc:
+            except AihubError as exc:  # a 429, or the limits database down (fail_closed: a 503)
                 await error_response(exc, scope)(scope, receive, send)
                 return
         extra = [(name.encode(), value.encode()) for name, value in permit.headers.items()] if permit else []

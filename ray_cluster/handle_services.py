@@ -66,12 +66,27 @@ async def handle_services(
     indexes = IndexProviderProxy(retrievers) if retrievers is not None else None
     if indexes is not None:
         await indexes.refresh()
+    tenancy = None
+    if config.tenancy.enabled:  # the same keys, limits and ledger as embedded mode (untested under Ray)
+        from tenancy.services import build_tenancy
+
+        tenancy = build_tenancy(
+            config.tenancy,
+            config.app.home,
+            static_keys=config.gateway.api_keys,
+            admin_keys=config.gateway.admin_keys,
+        )
     services = GatewayServices(
         engines=engines,
         embedders=embedder_proxies,
         default_embedder=default_embedder,
         indexes=indexes,
         store=LocalStore(config.hub),
+        authenticator=tenancy.authenticator if tenancy else None,
+        usage=tenancy.usage if tenancy else None,
+        key_manager=tenancy.key_manager if tenancy else None,
+        usage_reader=tenancy.usage_reader if tenancy else None,
+        limiter=tenancy.limiter if tenancy else None,
     )
     return HandleServices(services, engines, indexes, replica_lost)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.tenancy import Authenticator, KeyManager, Principal, UsageReader, UsageSink
+from core.tenancy import Authenticator, KeyManager, Principal, RateLimiter, UsageReader, UsageSink
 from tenancy.build import load_secret, open_database
 from tenancy.key_authenticator import KeyAuthenticator
 from tenancy.keys import KeyStore
@@ -35,6 +35,7 @@ class TenancyServices:
     usage: UsageSink | None
     key_manager: KeyManager
     usage_reader: UsageReader
+    limiter: RateLimiter | None
 
 
 def build_tenancy(
@@ -56,7 +57,14 @@ def build_tenancy(
 
         spill = settings.ledger.spill_file or home / "usage-spill.jsonl"
         usage = UsageLedger(database, settings.ledger, spill)
+    from tenancy.limits import build_rate_limiter
+
+    limiter = build_rate_limiter(database, settings.limits)
     chain = authenticators[0] if len(authenticators) == 1 else AuthenticatorChain(authenticators)
     return TenancyServices(
-        authenticator=chain, usage=usage, key_manager=store, usage_reader=LedgerReader(database)
+        authenticator=chain,
+        usage=usage,
+        key_manager=store,
+        usage_reader=LedgerReader(database),
+        limiter=limiter,
     )

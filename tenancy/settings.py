@@ -87,7 +87,7 @@ class LimitSettings(BaseModel):
     concurrency_ttl_s: float = Field(default=15.0, gt=0)
     project_cache_s: float = Field(default=1.0, ge=0)  # project limit changes are seen within this time
     database_timeout_s: float = Field(default=2.0, gt=0)  # an admit waits no longer on the database
-    retry_interval_s: float = Field(default=1.0, gt=0)  # after a failure, the database is left alone this long
+    retry_interval_s: float = Field(default=1.0, gt=0)  # after a failure, no query for this long
     # When the database fails: `fail_closed` answers 503 to requests that need it (those still within
     # their process's lease are served); `fail_open` serves them and charges them once it works again.
     on_database_error: Literal["fail_open", "fail_closed"] = "fail_closed"

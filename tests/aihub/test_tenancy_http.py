@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from aihub.compose import build_services, open_store
 from core.model_config import ModelConfig
-from core.tenancy import Scopes
+from core.tenancy import Limits, Scopes
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from ray_cluster.config import AihubConfig
@@ -226,3 +226,23 @@ def test_a_key_reads_its_own_projects_usage_only(served) -> None:
         f"{url}/v1/usage", params={"project": "physics"}, headers={"authorization": f"Bearer {admin}"}
     )
     assert other.status_code == 200 and other.json()["data"][0]["requests"] == 1
+
+
+def test_limits_answer_429_with_openai_headers(served) -> None:
+    url, store, _ = served
+    rpm_key, _ = store.create("limited", limits=Limits(rpm=3))
+    body = {"model": "double-a", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    headers = {"authorization": f"Bearer {rpm_key}"}
+    answers = [httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[0].headers["x-ratelimit-limit-requests"] == "3"
+    assert answers[2].headers["x-ratelimit-remaining-requests"] == "0"
+    refused = answers[3]
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert int(refused.headers["retry-after"]) >= 1 and "x-ratelimit-reset-requests" in refused.headers
+
+    budget_key, _ = store.create("frugal", limits=Limits(token_budget=10, budget_period="day"))
+    headers = {"authorization": f"Bearer {budget_key}"}
+    spent = [httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers) for _ in range(6)]
+    assert spent[0].status_code == 200
+    assert spent[-1].status_code == 429 and spent[-1].json()["error"]["code"] == "insufficient_quota"
