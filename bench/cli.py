@@ -269,12 +269,13 @@ def tenancy(
     requests: Annotated[int, typer.Option(min=50, help="Requests per leg and round.")] = 500,
     rounds: Annotated[int, typer.Option(min=2, help="Rounds; the order of the legs alternates.")] = 4,
     work_dir: Annotated[Path | None, typer.Option(help="Where the gateways keep their homes.")] = None,
+    soak: Annotated[int, typer.Option(min=0, help="Then this many requests at c=8, RSS sampled.")] = 0,
 ) -> None:
     """The gateway with tenancy off and on (a database key with limits, the usage ledger), same run."""
     from bench.tenancy_bench import run_tenancy_bench
 
     work = work_dir or Path(tempfile.mkdtemp(prefix="aihub-bench-tenancy-"))
-    run_tenancy_bench(work, requests, rounds, console)
+    run_tenancy_bench(work, requests, rounds, console, soak)
 
 
 def _mount_commands() -> None:

@@ -65,7 +65,31 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_tenancy_bench(work: Path, requests: int, rounds: int, console: Console) -> dict[str, float]:
+async def _load(leg: Leg, requests: int, concurrency: int) -> None:
+    """``requests`` spread over ``concurrency`` sequential clients (a closed loop)."""
+    share = requests // concurrency
+    await asyncio.gather(*(_turn(Leg(leg.name, leg.url, leg.headers, []), share) for _ in range(concurrency)))
+
+
+def _soak(leg: Leg, process: GatewayProcess, requests: int, console: Console) -> dict[str, float]:
+    """RSS of the tenancy-on gateway over ``requests`` requests at c=8, sampled every tenth."""
+    step = max(requests // 10, 8)
+    samples: list[float] = []
+    for _ in range(10):
+        asyncio.run(_load(leg, step, 8))
+        samples.append(process.rss_bytes() / 2**20)
+    growth = (samples[-1] - samples[0]) / samples[0] * 100  # from the first sample: warm-up done
+    console.print(
+        f"soak, tenancy on, {step * 10} requests at c=8: RSS "
+        + " → ".join(f"{mb:.0f}" for mb in samples)
+        + f" MB; growth after the first tenth {growth:+.1f}% (target ≤ 5%)"
+    )
+    return {"soak requests": float(step * 10), "soak rss first MB": samples[0], "soak rss growth %": growth}
+
+
+def run_tenancy_bench(
+    work: Path, requests: int, rounds: int, console: Console, soak: int = 0
+) -> dict[str, float]:
     """Rounds of ``requests`` sequential non-streamed requests per leg, the order alternating."""
     from core.tenancy import Limits
     from tenancy.build import load_secret
@@ -101,6 +125,7 @@ def run_tenancy_bench(work: Path, requests: int, rounds: int, console: Console) 
         for index in range(rounds):
             for leg in legs if index % 2 == 0 else reversed(legs):
                 asyncio.run(_turn(leg, requests))
+        soaked = _soak(legs[1], on, soak, console) if soak else {}
     table = Table(
         title=f"Tenancy on the hot path: {rounds} rounds × {requests} requests per leg, c=1, non-streamed"
     )
@@ -114,6 +139,7 @@ def run_tenancy_bench(work: Path, requests: int, rounds: int, console: Console) 
         figures[f"{leg.name} p99 ms"] = p99
     added = figures[f"{legs[1].name} p50 ms"] - figures[f"{legs[0].name} p50 ms"]
     figures["added p50 ms"] = added
+    figures.update(soaked)
     console.print(table)
     verdict = "met" if added <= 0.3 else "not met"
     console.print(f"tenancy adds {added:+.3f} ms at p50 (target ≤ 0.3 ms: {verdict})")

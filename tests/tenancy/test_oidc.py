@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -239,11 +240,22 @@ async def test_two_issuers_each_with_its_own_keys(
 # --- rejected: each case is None, the gateway's 401 ---------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FromNow:
+    """A token time relative to when the test runs: parameters are built at collection, which in a
+    full run can be half an hour before the test itself."""
+
+    seconds: int
+
+    def resolve(self) -> int:
+        return int(time.time()) + self.seconds
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
-        pytest.param({"exp": int(time.time()) - 120}, id="expired"),
-        pytest.param({"nbf": int(time.time()) + 120}, id="not-yet-valid"),
+        pytest.param({"exp": FromNow(-120)}, id="expired"),
+        pytest.param({"nbf": FromNow(120)}, id="not-yet-valid"),
         pytest.param({"aud": "someone-else"}, id="wrong-audience"),
         pytest.param({"aud": ["account", "broker"]}, id="wrong-audience-list"),
         pytest.param({"aud": None}, id="no-audience"),
@@ -261,7 +273,8 @@ async def test_two_issuers_each_with_its_own_keys(
 async def test_invalid_claims_are_rejected(
     file_auth: OidcAuthenticator, rsa_key: rsa.RSAPrivateKey, overrides: dict[str, Any]
 ) -> None:
-    assert await file_auth.authenticate(sign(rsa_key, **overrides)) is None
+    resolved: dict[str, Any] = {k: v.resolve() if isinstance(v, FromNow) else v for k, v in overrides.items()}
+    assert await file_auth.authenticate(sign(rsa_key, **resolved)) is None
 
 
 async def test_leeway_allows_small_clock_skew(
