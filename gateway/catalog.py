@@ -35,6 +35,7 @@ class CatalogEntry:
     id: str
     created: int
     owned_by: str
+    alias_of: str | None = None  # the canonical id an alias names; key scopes accept either
 
     def as_wire(self) -> dict[str, object]:
         return {"id": self.id, "object": "model", "created": self.created, "owned_by": self.owned_by}
@@ -48,8 +49,10 @@ class Resolver(Protocol):
     def entries(self) -> Sequence[CatalogEntry]: ...
 
 
-def _entry(info: ModelInfo, model_id: str | None = None) -> CatalogEntry:
-    return CatalogEntry(id=model_id or info.id, created=info.created, owned_by=info.owned_by)
+def _entry(info: ModelInfo, model_id: str | None = None, alias_of: str | None = None) -> CatalogEntry:
+    return CatalogEntry(
+        id=model_id or info.id, created=info.created, owned_by=info.owned_by, alias_of=alias_of
+    )
 
 
 class EngineResolver:
@@ -85,8 +88,12 @@ class AliasResolver:
     async def resolve(self, model_id: str) -> Target | None:
         return self._targets.get(model_id)
 
+    def canonical(self, model_id: str) -> str | None:
+        target = self._targets.get(model_id)
+        return None if target is None else target.model_id
+
     def entries(self) -> Sequence[CatalogEntry]:
-        return [_entry(t.engine.info, alias) for alias, t in self._targets.items()]
+        return [_entry(t.engine.info, alias, t.model_id) for alias, t in self._targets.items()]
 
 
 class DirectoryResolver:
@@ -106,9 +113,15 @@ class DirectoryResolver:
 
 
 class ModelCatalog:
-    def __init__(self, resolvers: Iterable[Resolver], embedding_models: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        resolvers: Iterable[Resolver],
+        embedding_models: Iterable[str] = (),
+        aliases: AliasResolver | None = None,
+    ) -> None:
         self._resolvers = tuple(resolvers)
         self._embedding_models = frozenset(embedding_models)
+        self._aliases = aliases
 
     @classmethod
     def for_engines(
@@ -119,7 +132,14 @@ class ModelCatalog:
         embedding_models: Iterable[str] = (),
     ) -> ModelCatalog:
         direct = EngineResolver(engines)
-        return cls([direct, AliasResolver(aliases, direct), *extra], embedding_models)
+        alias_resolver = AliasResolver(aliases, direct)
+        return cls([direct, alias_resolver, *extra], embedding_models, alias_resolver)
+
+    def names_for_scope(self, model_id: str) -> tuple[str, ...]:
+        """The ids a key scope is checked against, without resolving (no pipeline is built for a caller
+        who may not call it): the requested id, and the canonical id when it is an alias."""
+        canonical = None if self._aliases is None else self._aliases.canonical(model_id)
+        return (model_id,) if canonical is None or canonical == model_id else (model_id, canonical)
 
     async def resolve(self, model_id: str) -> Target:
         for resolver in self._resolvers:

@@ -52,10 +52,11 @@ async def start_generation(
     scope[ENDPOINT_SCOPE_KEY] = endpoint
     body = await parse_body(request, body_model)
     state = gateway_state(request)
-    target = await state.catalog.resolve(body.model)
     principal = principal_of(scope)
+    if principal is not None:  # before resolving: no pipeline is built for a caller outside its scope
+        check_model_scope(principal, *state.catalog.names_for_scope(body.model))
+    target = await state.catalog.resolve(body.model)
     if principal is not None:
-        check_model_scope(principal, target.model_id)
         scope[COMPOSITION_SCOPE_KEY] = target.headers.get(COMPOSITION_HEADER)
     scope[MODEL_SCOPE_KEY] = target.model_id
     head = ResponseHead(new_id(id_prefix), int(time.time()), target.model_id)

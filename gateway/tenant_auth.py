@@ -64,9 +64,10 @@ def principal_of(scope: Scope) -> Principal | None:
     return principal
 
 
-def check_model_scope(principal: Principal, model_id: str) -> None:
-    """A model outside the caller's scopes does not exist for them: the same 404 as an unknown id."""
-    if not principal.scopes.allows_model(model_id):
+def check_model_scope(principal: Principal, model_id: str, *other_names: str) -> None:
+    """A model outside the caller's scopes does not exist for them: the same 404 as an unknown id.
+    ``other_names``: further ids of the same model (an alias's canonical id); any one in scope is enough."""
+    if not any(principal.scopes.allows_model(name) for name in (model_id, *other_names)):
         raise ModelNotFoundError(
             f"The model '{model_id}' does not exist or you do not have access to it.", param="model"
         )
@@ -78,7 +79,7 @@ def bearer_token(scope: Scope) -> str | None:
             scheme, _, token = bytes(value).partition(b" ")
             if scheme.lower() != b"bearer":
                 return None
-            text = token.strip().decode("latin-1")
+            text = token.strip(b" \t").decode("latin-1")  # HTTP's optional whitespace only
             return text or None
     return None
 

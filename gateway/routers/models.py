@@ -28,7 +28,11 @@ def _entries(request: Request) -> list[CatalogEntry]:
     ]
     principal = principal_of(request.scope)
     if principal is not None:  # a key lists only what it may call
-        entries = [entry for entry in entries if principal.scopes.allows_model(entry.id)]
+        entries = [
+            entry
+            for entry in entries
+            if any(principal.scopes.allows_model(name) for name in (entry.id, entry.alias_of) if name)
+        ]
     return entries
 
 

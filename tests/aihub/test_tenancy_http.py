@@ -13,6 +13,9 @@ import jwt
 import openai
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aihub.compose import build_services, open_store
 from core.model_config import ModelConfig
@@ -69,7 +72,10 @@ def served(tmp_path: Path, keypair: rsa.RSAPrivateKey) -> Iterator[tuple[str, Ke
         for m in MODELS
     )
     config = AihubConfig.build(
-        tmp_path / "home", models, gateway=GatewaySettings(api_keys=["sk-plain"]), tenancy=tenancy
+        tmp_path / "home",
+        models,
+        gateway=GatewaySettings(api_keys=["sk-plain"], model_aliases={"gpt-4o-mini": "double-a"}),
+        tenancy=tenancy,
     )
     store = KeyStore(open_database(tenancy, config.app.home), load_secret(tenancy, config.app.home))
     app = create_app(config.gateway_settings(), build_services(config, open_store(config)))
@@ -100,7 +106,8 @@ def test_keys_scope_models_and_endpoints_and_every_request_is_in_the_ledger(serv
     url, store, config = served
     scoped, _ = store.create("climate", scopes=Scopes(models=("double-a",), endpoints=("chat", "models")))
     client = client_for(url, scoped)
-    assert [m.id for m in client.models.list()] == ["double-a"]  # only what the key may call
+    # only what the key may call (the alias names the same model)
+    assert sorted(m.id for m in client.models.list()) == ["double-a", "gpt-4o-mini"]
     with pytest.raises(openai.NotFoundError):  # out of scope: as if it did not exist
         client.chat.completions.create(model="double-b", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.PermissionDeniedError):
@@ -246,3 +253,92 @@ def test_limits_answer_429_with_openai_headers(served) -> None:
     spent = [httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers) for _ in range(6)]
     assert spent[0].status_code == 200
     assert spent[-1].status_code == 429 and spent[-1].json()["error"]["code"] == "insufficient_quota"
+
+
+def test_an_alias_and_its_model_are_one_model_to_a_key_scope(served, client_for) -> None:
+    """Listing and calling agree: a key scoped to a model reaches it by its aliases too, and a key scoped
+    to an alias reaches only that alias (and lists it), never the models beside it."""
+    url, store, _ = served
+    hello = [{"role": "user", "content": "hi"}]
+    by_model, _ = store.create("climate", scopes=Scopes(models=("double-a",)))
+    client = client_for(url, by_model)
+    assert sorted(m.id for m in client.models.list()) == ["double-a", "gpt-4o-mini"]
+    assert client.chat.completions.create(model="gpt-4o-mini", messages=hello, max_tokens=2).model
+    assert client.models.retrieve("gpt-4o-mini").id == "gpt-4o-mini"
+
+    by_alias, _ = store.create("climate", scopes=Scopes(models=("gpt-*",)))
+    client = client_for(url, by_alias)
+    assert [m.id for m in client.models.list()] == ["gpt-4o-mini"]
+    assert client.chat.completions.create(model="gpt-4o-mini", messages=hello, max_tokens=2).model
+    for outside in ("double-a", "double-b"):
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model=outside, messages=hello, max_tokens=2)
+
+
+# --- the Authorization header, fuzzed through the whole app -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str]]:
+    home = tmp_path_factory.mktemp("fuzz") / "home"
+    tenancy = TenancySettings(enabled=True, ledger=LedgerSettings(flush_interval_s=0.05))
+    model = ModelConfig(id="double-a", engine="fixed-latency", options={"ttft_s": 0.0, "tokens": 2})
+    config = AihubConfig.build(home, (model,), tenancy=tenancy)
+    key, _ = KeyStore(open_database(tenancy, config.app.home), load_secret(tenancy, config.app.home)).create(
+        "climate"
+    )
+    app = create_app(config.gateway_settings(), build_services(config, open_store(config)))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client, key
+
+
+# Header bytes a client can send: anything but CR, LF and NUL (which HTTP itself forbids).
+header_bytes = st.binary(max_size=300).map(lambda b: bytes(c for c in b if c not in b"\r\n\0"))
+
+
+def _near_misses(key: str) -> st.SearchStrategy[bytes]:
+    """Edits of the real key: each must fail like any other wrong key."""
+    raw = key.encode()
+    return st.one_of(
+        st.integers(0, len(raw) - 1).map(lambda n: raw[:n]),
+        # (trailing spaces and tabs are HTTP's optional whitespace, not part of the value)
+        st.binary(min_size=1, max_size=8).filter(lambda b: b.strip(b" \t")).map(lambda extra: raw + extra),
+        st.integers(0, len(raw) - 1).map(lambda i: raw[:i] + bytes([raw[i] ^ 1]) + raw[i + 1 :]),
+        st.just(raw.upper()),
+    ).map(lambda token: b"Bearer " + token)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_malformed_or_wrong_authorization_is_a_clean_401(fuzz_target, data) -> None:
+    client, key = fuzz_target
+    value = data.draw(
+        st.one_of(
+            header_bytes,
+            header_bytes.map(lambda b: b"Bearer " + b),
+            header_bytes.map(lambda b: b"bearer  " + b + b" "),
+            st.sampled_from([b"", b"Bearer", b"Bearer ", b"Basic dXNlcjpwYXNz", b"Bearer \t"]),
+            _near_misses(key),
+        )
+    )
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": "double-a", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1},
+        headers={"authorization": value},
+    )
+    assert response.status_code == 401, (value, response.text)
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    secret_part = value.partition(b" ")[2].strip()
+    if len(secret_part) >= 8:  # what the client sent is never echoed back
+        assert secret_part.decode("latin-1") not in response.text
+
+
+def test_the_real_key_passes_the_same_door(fuzz_target) -> None:
+    client, key = fuzz_target
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": "double-a", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1},
+        headers={"authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200, response.text
