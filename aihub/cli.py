@@ -69,6 +69,14 @@ def serve(
         str | None,
         typer.Option(help="With --ray: serve (Serve's HTTP proxy) or driver (uvicorn in this process)."),
     ] = None,
+    shutdown_grace_s: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="On SIGTERM, seconds requests in flight get to finish before open streams are ended "
+            "with an error event (default: gateway.shutdown_grace_s, 20).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the OpenAI-compatible API: embedded (one process) by default, or on Ray Serve with --ray."""
     if ray:
@@ -79,9 +87,9 @@ def serve(
             raise typer.BadParameter(f"{ingress!r}: choose serve or driver", param_hint="--ingress")
         serve_on_ray(config, address=address, host=host, port=port, console=console, ingress=ingress)
         return
-    import uvicorn
-
     from aihub.compose import build_embedded_app
+    from gateway.fast_path import http_protocol
+    from gateway.server import serve_app
     from ray_cluster.config import load_config
 
     all_settings = load_config(config)
@@ -92,16 +100,15 @@ def serve(
     console.print(
         f"[bold green]aihub[/] serving on http://{host}:{port}/v1  (data in {all_settings.app.home})"
     )
-    from gateway.fast_path import http_protocol
-
-    uvicorn.run(
+    grace_s = all_settings.gateway.shutdown_grace_s if shutdown_grace_s is None else shutdown_grace_s
+    serve_app(
         web_app,
+        grace_s,
         host=host,
         port=port,
         http=http_protocol(all_settings.gateway),
         log_level=all_settings.app.log_level.lower(),
         access_log=access_log,
-        timeout_graceful_shutdown=5,
     )
 
 

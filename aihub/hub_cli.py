@@ -255,7 +255,7 @@ def export_cmd(ctx: typer.Context, ref: str, file: Path, as_json: JsonOpt = Fals
 @clean_errors
 def import_cmd(ctx: typer.Context, file: Path, as_json: JsonOpt = False) -> None:
     """Read an OCI layout tar written by `export`; every blob is verified."""
-    from hub.archive import import_archive
+    from hub.archive_import import import_archive
 
     report = import_archive(_store(ctx), file)
     _report(report, as_json, f"imported {report.artifacts} artifacts, {report.blobs} new blobs from {file}")

@@ -278,9 +278,24 @@ def tenancy(
     run_tenancy_bench(work, requests, rounds, console, soak)
 
 
+@bench_app.command()
+def prefill(
+    budgets: Annotated[str, typer.Option(help="Prefill tokens per step, comma-separated; none: whole.")] = (
+        "none,64,32"
+    ),
+    shorts: Annotated[int, typer.Option(min=2, help="max_tokens=8 requests per leg.")] = 20,
+    long_clients: Annotated[int, typer.Option(min=1, help="Clients sending long prompts meanwhile.")] = 3,
+) -> None:
+    """Transformers engine: short-request latency idle and beside long prompts, per prefill budget."""
+    from bench.prefill_bench import parse_budgets, run_prefill_bench
+
+    run_prefill_bench(parse_budgets(budgets), shorts, long_clients, console)
+
+
 def _mount_commands() -> None:
-    from bench import (  # noqa: F401  (add `eval`, `vllm`, `ray-llm` and `upstream`)
+    from bench import (  # noqa: F401  (add `eval`, `vllm`, `ray-llm`, `upstream` and `soak`)
         eval_bench_cli,
+        soak_cli,
         upstream_bench_cli,
         vllm_cli,
     )

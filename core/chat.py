@@ -96,6 +96,8 @@ class ModelInfo:
     created: int = 0
     owned_by: str = "aihub"
     digest: str | None = None  # hub digest of the model artifact the engine serves, when known
-    # Whether generate honours ``GenerationRequest.json_schema`` (constrained decoding).
+    # Whether generate honours ``GenerationRequest.json_schema`` (constrained decoding). The gateway
+    # refuses a request with a schema before generating when it is false (``core.engine``).
     structured_output: bool = False
+    engine: str | None = None  # the kind of engine serving it (vllm, transformers, …), for messages
     metadata: Mapping[str, Any] = field(default_factory=dict)

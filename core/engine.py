@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from core.chat import GenerationChunk, GenerationRequest, ModelInfo
+from core.errors import InvalidRequestError
 
 
 @runtime_checkable
@@ -40,6 +41,20 @@ class TokenCounter(Protocol):
     """
 
     def count_tokens(self, text: str) -> int: ...
+
+
+def check_capabilities(info: ModelInfo, request: GenerationRequest) -> None:
+    """Refuse, before anything is generated, an option the engine declares it cannot honour (never
+    answer free text to a request for JSON). Raises InvalidRequestError."""
+    if request.json_schema is not None and not info.structured_output:
+        engine = f"the {info.engine} engine" if info.engine else "an engine"
+        raise InvalidRequestError(
+            f"model {info.id!r} is served by {engine}, which cannot constrain its output to JSON; "
+            "response_format json_object / json_schema needs an engine with structured output (vLLM, "
+            "or an OpenAI-compatible upstream).",
+            param="response_format",
+            code="unsupported_value",
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,13 @@ class UpstreamTimeoutError(UpstreamError):
     default_code = "upstream_timeout"
 
 
+class RequestTimeoutError(AihubError):
+    """A request ran past the server's per-request deadline; its work was stopped."""
+
+    kind = ErrorKind.GATEWAY_TIMEOUT
+    default_code = "request_timeout"
+
+
 class RateLimitError(AihubError):
     """Too many requests or tokens for now (``rate_limit_exceeded``), or a spent budget
     (``insufficient_quota``). ``headers``: ``Retry-After`` and OpenAI's ``x-ratelimit-*``."""

@@ -11,6 +11,9 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+# The OCI distribution spec's name rule; clients and registries (distribution, Harbor) cap names at
+# 255 characters, so a longer name could be pushed here but never mirrored.
+NAME_MAX_LENGTH = 255
 
 DEFAULT_TAG = "latest"
 
@@ -54,6 +57,11 @@ class ArtifactRef:
                     raise InvalidReferenceError(f"invalid artifact reference {text!r}: bad tag {tag!r}")
             else:
                 tag = DEFAULT_TAG
+        if len(name) > NAME_MAX_LENGTH:
+            raise InvalidReferenceError(
+                f"invalid artifact reference {name[:40]!r}…: the name has {len(name)} characters; "
+                f"OCI registries allow at most {NAME_MAX_LENGTH}"
+            )
         if not _NAME_RE.match(name):
             raise InvalidReferenceError(
                 f"invalid artifact reference {text!r}: name must be lowercase path components "

@@ -16,6 +16,7 @@ from gateway.auth import ApiKeyMiddleware
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.catalog import DirectoryResolver, ModelCatalog, Resolver
 from gateway.composition import CompositionResolver
+from gateway.drain import DrainMiddleware
 from gateway.errors import UnexpectedErrorMiddleware, install_error_handlers
 from gateway.fast_path.hot_routes import HotRouteMiddleware, PathPattern
 from gateway.metrics import GatewayMetrics, MetricsMiddleware, ProjectCounters
@@ -120,6 +121,8 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
         Middleware(TracingMiddleware, tracer=tracer),
         Middleware(MetricsMiddleware, metrics=metrics),
         Middleware(UnexpectedErrorMiddleware),
+        # Before auth: while the server shuts down, new requests are refused without a key lookup.
+        Middleware(DrainMiddleware, drain=state.drain, open_paths=settings.open_paths),
     ]
     if services.authenticator is not None:
         counters = ProjectCounters(metrics.registry)

@@ -13,11 +13,13 @@ from fastapi import Request
 from starlette.responses import Response
 
 from core.chat import GenerationRequest
+from core.engine import check_capabilities
 from core.errors import InvalidRequestError
 from core.model_config import MaxTokens
 from gateway.catalog import Target
 from gateway.composition import COMPOSITION_HEADER
-from gateway.generation import OpenGeneration, new_id, open_generation
+from gateway.disconnect import until_disconnected
+from gateway.generation import Deadline, OpenGeneration, new_id, open_generation
 from gateway.metrics import ENDPOINT_SCOPE_KEY, MODEL_SCOPE_KEY
 from gateway.protocol.common import ResponseHead, SamplingFields
 from gateway.request_body import parse_body
@@ -47,11 +49,19 @@ class StartedGeneration(Generic[BodyT]):
 async def start_generation(
     request: Request, body_model: type[BodyT], endpoint: str, id_prefix: str
 ) -> StartedGeneration[BodyT]:
-    """Parse, resolve the model id, and pull the engine's first chunk (so input errors get a status)."""
-    scope = request.scope
-    scope[ENDPOINT_SCOPE_KEY] = endpoint
+    """Parse, resolve the model id, and pull the engine's first chunk (so input errors get a status).
+
+    Raises ``ClientDisconnected`` when the client leaves meanwhile (queued for a batch slot, say).
+    """
+    request.scope[ENDPOINT_SCOPE_KEY] = endpoint
     body = await parse_body(request, body_model)
+    return await until_disconnected(request, _open(request, body, endpoint, id_prefix))
+
+
+async def _open(request: Request, body: BodyT, endpoint: str, id_prefix: str) -> StartedGeneration[BodyT]:
+    scope = request.scope
     state = gateway_state(request)
+    deadline = Deadline.after(state.settings.request_timeout_s)
     principal = principal_of(scope)
     if principal is not None:  # before resolving: no pipeline is built for a caller outside its scope
         check_model_scope(principal, *state.catalog.names_for_scope(body.model))
@@ -65,11 +75,12 @@ async def start_generation(
     bounds = state.settings.max_tokens.get(target.model_id)
     if bounds is not None:
         generation_request = bounded(generation_request, bounds)
+    check_capabilities(target.engine.info, generation_request)  # e.g. response_format: 400, not ignored
     session = request.headers.get(SESSION_HEADER)
     if session:
         generation_request = replace(generation_request, session=session)
     generation = await open_generation(
-        target.engine, generation_request, target.model_id, endpoint, state.metrics, scope
+        target.engine, generation_request, target.model_id, endpoint, state.metrics, scope, deadline
     )
     return StartedGeneration(body, generation_request, target, head, generation)
 

@@ -19,6 +19,16 @@ CHARS_PER_TOKEN = 3
 PER_DOCUMENT_OVERHEAD = 8  # numbering, title line, separators the template adds around a document
 PER_MESSAGE_OVERHEAD = 8  # role markers the chat template adds around each turn
 MIN_TRUNCATED_TOKENS = 32  # a shorter tail of a document is noise: leave it out instead
+MAX_CHARS_PER_TOKEN = 64  # generous: subword tokens average 3 to 5 characters
+DEFAULT_MAX_PROMPT_CHARS = 4_000_000
+
+
+def max_prompt_chars(context_length: int) -> int:
+    """A bound no prompt that fits ``context_length`` tokens exceeds, checked before any tokenizing
+    (MAX_CHARS_PER_TOKEN is far above what any tokenizer averages); an unknown context: the default."""
+    if context_length <= 0:
+        return DEFAULT_MAX_PROMPT_CHARS
+    return context_length * MAX_CHARS_PER_TOKEN
 
 
 def estimate_tokens(text: str) -> int:

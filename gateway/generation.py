@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -14,7 +15,7 @@ from starlette.types import Scope
 
 from core.chat import Citation, GenerationChunk, GenerationRequest
 from core.engine import Engine
-from core.errors import AihubError, ErrorKind
+from core.errors import AihubError, ErrorKind, RequestTimeoutError
 from gateway.errors import describe, error_body
 from gateway.metrics import START_SCOPE_KEY, GatewayMetrics
 from gateway.outcome import Outcome
@@ -38,6 +39,39 @@ class StreamBuilder(Protocol):
     def usage(self, outcome: Outcome) -> Mapping[str, Any] | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """When a request must be done (the event loop's clock), and the setting it came from."""
+
+    at: float
+    timeout_s: float
+
+    @classmethod
+    def after(cls, timeout_s: float | None) -> Deadline | None:
+        if timeout_s is None:
+            return None
+        return cls(asyncio.get_running_loop().time() + timeout_s, timeout_s)
+
+
+async def next_chunk(
+    stream: AsyncGenerator[GenerationChunk, None], deadline: Deadline | None
+) -> GenerationChunk | None:
+    """The stream's next chunk (None at its end). Past the deadline the wait is cancelled, which ends
+    the engine stream and frees its batch slot, and ``RequestTimeoutError`` is raised."""
+    if deadline is None:
+        return await anext(stream, None)
+    try:
+        async with asyncio.timeout_at(deadline.at) as timeout:
+            return await anext(stream, None)
+    except TimeoutError:
+        if not timeout.expired():
+            raise
+        raise RequestTimeoutError(
+            f"The request did not finish within the server's limit of {deadline.timeout_s:g} seconds; "
+            "its generation was stopped. Ask for fewer tokens (max_tokens), or stream the response."
+        ) from None
+
+
 @dataclass(slots=True)
 class OpenGeneration:
     """An engine stream whose first chunk (None: the stream was empty) has been pulled already."""
@@ -47,6 +81,7 @@ class OpenGeneration:
     model: str
     metrics: GatewayMetrics
     scope: Scope  # the request's: usage goes there for the ledger (gateway.tenant_auth)
+    deadline: Deadline | None = None
 
     def account(self, prompt_tokens: int, completion_tokens: int) -> None:
         self.metrics.record_usage(self.model, prompt_tokens, completion_tokens)
@@ -58,7 +93,7 @@ class OpenGeneration:
             yield chunk
             if chunk.finish_reason is not None:
                 return
-            chunk = await anext(self.rest, None)
+            chunk = await next_chunk(self.rest, self.deadline)
 
     async def close(self) -> None:
         await self.rest.aclose()
@@ -71,11 +106,12 @@ async def open_generation(
     endpoint: str,
     metrics: GatewayMetrics,
     scope: Scope,
+    deadline: Deadline | None = None,
 ) -> OpenGeneration:
     """Pulls the first chunk, so input errors raised by the engine still become a proper error status."""
     stream = engine.generate(request)
     try:
-        first = await anext(stream, None)
+        first = await next_chunk(stream, deadline)
     except BaseException:
         with suppress(Exception):
             await stream.aclose()
@@ -83,22 +119,30 @@ async def open_generation(
     started = scope.get(START_SCOPE_KEY)
     if started is not None:
         metrics.record_ttft(model, endpoint, time.perf_counter() - started)
-    return OpenGeneration(first=first, rest=stream, model=model, metrics=metrics, scope=scope)
+    return OpenGeneration(
+        first=first, rest=stream, model=model, metrics=metrics, scope=scope, deadline=deadline
+    )
 
 
 async def collect(generation: OpenGeneration) -> Outcome:
-    """The whole answer of a non-streamed request."""
+    """The whole answer of a non-streamed request (cancelled: the client left; see gateway.disconnect)."""
     parts: list[str] = []
     last: GenerationChunk | None = None
     citations: tuple[Citation, ...] = ()
+    finished = False
     try:
         async with aclosing(generation.chunks()) as chunks:
             async for chunk in chunks:
                 parts.append(chunk.text)
                 citations = citations or chunk.citations
                 last = chunk
+        finished = True
     finally:
         await generation.close()
+        if not finished:  # timed out, failed or cancelled: the tokens made until then count
+            generation.scope[INTERRUPTED_SCOPE_KEY] = True
+            if last is not None:
+                generation.account(last.prompt_tokens, last.completion_tokens)
     outcome = Outcome.of("".join(parts), last, citations)
     generation.account(outcome.prompt_tokens, outcome.completion_tokens)
     return outcome

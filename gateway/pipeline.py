@@ -6,6 +6,7 @@ model, and yields its chunks, the first one carrying the citations.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
@@ -19,7 +20,7 @@ from core.engine import Engine
 from core.errors import InvalidRequestError
 from core.retrieval import Retriever, SearchHit
 from gateway import tracing
-from gateway.context_budget import available_for_documents, fit_documents, token_counter
+from gateway.context_budget import available_for_documents, fit_documents, max_prompt_chars, token_counter
 from gateway.prompts import PromptTemplate
 from gateway.retrieval_step import RetrievalSettings, citation, document_value, retrieve
 
@@ -116,7 +117,8 @@ class PipelineEngine:
             "documents": [],
             "history": _history(history),
         }
-        base = prompt.render(values)
+        limit = max_prompt_chars(self.info.context_length)
+        base = prompt.render(values, limit)
         history_tokens = 0 if "history" in prompt.variables else sum(count(m.content) for m in history)
         budget = available_for_documents(
             self.info.context_length, reserve, count(base) + history_tokens, turns
@@ -127,7 +129,7 @@ class PipelineEngine:
         ceiling = count(base) + budget
         while True:
             values["documents"] = [document_value(hits[f.index], f.text) for f in fitted]
-            text = prompt.render(values)
+            text = prompt.render(values, limit)
             # A template may repeat documents; then drop the lowest ranked until the whole fits.
             if not fitted or count(text) <= ceiling:
                 return text, [hits[f.index] for f in fitted]
@@ -148,7 +150,10 @@ class PipelineEngine:
         params = merge_params(request.params, plan.generation)
         reserve = params.max_tokens or min(DEFAULT_COMPLETION_RESERVE, self.info.context_length // 4)
         with tracing.stage(self.tracer, "render", **{tracing.PROMPT_DIGEST: plan.prompt.digest}) as span:
-            rendered, shown = self._prompt(question, history, hits, reserve, len(messages), variables)
+            # Rendering and token counting are CPU work (a long prompt, a slow template): off the loop.
+            rendered, shown = await asyncio.to_thread(
+                self._prompt, question, history, hits, reserve, len(messages), variables
+            )
             tracing.set_attributes(
                 span,
                 {

@@ -8,6 +8,7 @@ checked at push time; they are checked again here (``core.template_check``), in 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +16,18 @@ from typing import Any
 from jinja2 import Template, TemplateError, UndefinedError
 from jinja2.exceptions import SecurityError
 
-from core.errors import InvalidRequestError, InvalidSpecError
+from core.errors import AihubError, ContextLengthExceededError, InvalidRequestError, InvalidSpecError
 from core.template_check import template_environment, validate_template
+from core.template_limits import TemplateTooLongError, check_deadline, render_deadline
+
+# A stored template that cannot be used is the server's fault, not the client's: a 500 (OpenAI format,
+# generic message; the details go to the log) with this code.
+BROKEN_TEMPLATE_CODE = "prompt_template_error"
+
+# Rendering bounds: a template runs in the sandbox of core.template_limits, and its output is capped
+# (callers pass a bound from the model's context) and timed while it streams.
+MAX_RENDERED_CHARS = 4_000_000
+RENDER_TIME_LIMIT_S = 2.0
 
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined|has no attribute '([^']+)'")
 
@@ -53,6 +64,14 @@ class PromptTemplate:
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], digest: str | None = None) -> PromptTemplate:
+        """A prompt from the hub; a spec that does not compile is a server error (see above)."""
+        try:
+            return cls._from_spec(spec, digest)
+        except InvalidSpecError as exc:
+            raise AihubError(f"prompt {digest}: {exc.message}", code=BROKEN_TEMPLATE_CODE) from None
+
+    @classmethod
+    def _from_spec(cls, spec: Mapping[str, Any], digest: str | None) -> PromptTemplate:
         template = spec.get("template")
         if not isinstance(template, str):
             raise InvalidSpecError("prompt spec needs a `template` string")
@@ -64,15 +83,39 @@ class PromptTemplate:
             raise InvalidSpecError("prompt spec `defaults` must be an object")
         return cls.compile(template, [str(v) for v in variables], defaults, digest)
 
-    def render(self, values: Mapping[str, Any]) -> str:
-        """The user turn. A missing or malformed value is the request's fault: InvalidRequestError."""
+    def render(self, values: Mapping[str, Any], max_chars: int = MAX_RENDERED_CHARS) -> str:
+        """The user turn. A missing or malformed value is the request's fault: InvalidRequestError;
+        text longer than ``max_chars``: ContextLengthExceededError. CPU-bound (up to
+        RENDER_TIME_LIMIT_S): call it off the event loop."""
         scope = {name: values.get(name, self.defaults.get(name)) for name in self.variables}
-        return _render(self.template, {k: v for k, v in scope.items() if v is not None})
+        return _render(self.template, {k: v for k, v in scope.items() if v is not None}, max_chars)
 
 
-def _render(template: Template, scope: Mapping[str, Any]) -> str:
+def _bounded_render(template: Template, scope: Mapping[str, Any], max_chars: int) -> str:
+    """Streams the output, stopping past ``max_chars`` or the time limit (loops check it too)."""
+    deadline = time.monotonic() + RENDER_TIME_LIMIT_S
+    token = render_deadline.set(deadline)
     try:
-        return template.render(scope)
+        pieces: list[str] = []
+        size = 0
+        for piece in template.generate(scope):
+            size += len(piece)
+            if size > max_chars:
+                raise TemplateTooLongError(f"the rendered prompt is longer than {max_chars} characters")
+            check_deadline()
+            pieces.append(piece)
+        return "".join(pieces)
+    finally:
+        render_deadline.reset(token)
+
+
+def _render(template: Template, scope: Mapping[str, Any], max_chars: int) -> str:
+    try:
+        return _bounded_render(template, scope, max_chars)
+    except TemplateTooLongError as exc:  # the prompt cannot fit the model's context
+        raise ContextLengthExceededError(
+            f"the prompt does not fit the model's context: {exc}", param="messages"
+        ) from None
     except UndefinedError as exc:
         match = _UNDEFINED_NAME.search(str(exc))
         name = next((g for g in match.groups() if g), None) if match else None
@@ -84,7 +127,9 @@ def _render(template: Template, scope: Mapping[str, Any]) -> str:
             code="template_variable_missing",
         ) from None
     except SecurityError as exc:
-        raise InvalidSpecError(f"prompt template tried an unsafe operation: {exc}") from None
+        raise AihubError(
+            f"prompt template tried an unsafe operation: {exc}", code=BROKEN_TEMPLATE_CODE
+        ) from None
     except TemplateError as exc:
         raise InvalidRequestError(f"prompt template could not be rendered: {exc}") from None
     except (TypeError, ValueError) as exc:  # e.g. a filter given a value of the wrong type

@@ -11,11 +11,14 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
+from core.errors import InvalidRequestError
 from gateway.errors import from_validation_error
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 REF_TEMPLATE = "#/components/schemas/{model}"
+# pydantic's JSON parser stops at this depth of nested arrays and objects (its recursion limit).
+MAX_JSON_DEPTH = 200
 
 
 async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
@@ -23,7 +26,18 @@ async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
+        if _too_deep(exc):
+            raise InvalidRequestError(
+                f"The JSON body is nested too deep (the limit is about {MAX_JSON_DEPTH} levels of "
+                "arrays and objects).",
+                code="invalid_json",
+            ) from None
         raise from_validation_error(exc) from None
+
+
+def _too_deep(exc: ValidationError) -> bool:
+    errors = exc.errors()
+    return bool(errors) and errors[0]["type"] == "json_invalid" and "recursion limit" in errors[0]["msg"]
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -31,8 +31,14 @@ class GatewaySettings(BaseSettings):
     # Per served model id: the max_tokens a request without one gets, and the most one may ask for
     # (composition roots fill it from each model's config; the operator's entries win).
     max_tokens: dict[str, MaxTokens] = Field(default_factory=dict)
+    # Seconds a generation request may run, queueing included; then its generation is stopped and the
+    # client gets a 504 (`request_timeout`), or an error event where the stream has started. None: no limit.
+    request_timeout_s: float | None = Field(default=600.0, gt=0)
     # Seconds a resolved tag (rag/<name>:<tag>) is trusted before the hub is asked again.
     composition_tag_ttl_s: float = Field(default=1.0, ge=0.0)
+    # On SIGTERM: seconds requests in flight get to finish (new ones get 503, /ready 503) before each
+    # stream still open is ended with an error event and [DONE] (gateway.drain).
+    shutdown_grace_s: float = Field(default=20.0, ge=0.0)
 
     def with_aliases(self, defaults: dict[str, str]) -> GatewaySettings:
         """These settings with ``defaults`` added to the aliases; the operator's own aliases win."""

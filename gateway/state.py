@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from gateway.catalog import ModelCatalog
+from gateway.drain import Drain
 from gateway.metrics import GatewayMetrics
 from gateway.services import GatewayServices
 from gateway.settings import GatewaySettings
@@ -19,6 +20,7 @@ class GatewayState:
     catalog: ModelCatalog
     metrics: GatewayMetrics
     ready: bool = False
+    drain: Drain = field(default_factory=Drain)  # shutdown draining (gateway.drain)
 
 
 def gateway_state(request: Request) -> GatewayState:

@@ -9,26 +9,20 @@ import json
 import logging
 import os
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import ArtifactNotFoundError, IntegrityError, InvalidSpecError
+from core.errors import IntegrityError
 from core.refs import ArtifactRef
-from hub.atomic import publish, storage_error, temp_file
-from hub.digests import BUFFER_SIZE, DIGEST_RE, Progress, hex_of
+from hub.archive_import import ArchiveReport, import_archive
+from hub.atomic import publish, temp_file
+from hub.digests import BUFFER_SIZE, Progress, hex_of
 from hub.lock import resolve_lock
 from hub.media_types import ANNOTATION_NAME, ANNOTATION_REF_NAME, OCI_INDEX, OCI_LAYOUT_VERSION, OCI_MANIFEST
 from hub.store import LocalStore
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ArchiveReport:
-    artifacts: int
-    blobs: int
-    bytes: int
+__all__ = ["ArchiveReport", "export_archive", "import_archive"]
 
 
 class _HashingReader:
@@ -107,50 +101,3 @@ def export_archive(
         os.fsync(handle.fileno())
     publish(temp, target, f"archive {target}", mode=0o644)
     return ArchiveReport(len(index_entries), len(blobs), total)
-
-
-def import_archive(store: LocalStore, source: Path, progress: Progress | None = None) -> ArchiveReport:
-    try:
-        tar = tarfile.open(source, mode="r:*")  # noqa: SIM115 (closed by the with block below)
-    except (OSError, tarfile.TarError) as exc:
-        raise InvalidSpecError(f"cannot read archive {source}: {exc}") from None
-    index: dict[str, Any] | None = None
-    blobs = total = 0
-    with tar, store.mutating():
-        for member in tar:
-            if member.name == "index.json" and member.isfile():
-                extracted = tar.extractfile(member)
-                assert extracted is not None
-                index = json.loads(extracted.read())
-                continue
-            if not member.name.startswith("blobs/sha256/") or not member.isfile():
-                continue
-            digest = "sha256:" + member.name.rsplit("/", 1)[-1]
-            if not DIGEST_RE.match(digest):
-                continue
-            if store.blobs.has(digest):
-                continue
-            extracted = tar.extractfile(member)
-            assert extracted is not None
-            try:
-                _, size = store.blobs.put_stream(extracted, expected=digest, progress=progress)  # type: ignore[arg-type]
-            except OSError as exc:
-                raise storage_error(exc, f"blob {digest}") from exc
-            blobs += 1
-            total += size
-        if index is None:
-            raise InvalidSpecError(f"archive {source} has no index.json: not an OCI image layout")
-        entries = index.get("manifests") or []
-        for entry in entries:
-            digest = entry["digest"]
-            annotations = entry.get("annotations") or {}
-            if not store.blobs.has(digest):
-                raise ArtifactNotFoundError(f"archive {source}: manifest {digest} listed but missing")
-            store.manifest(digest)
-            ref_name = annotations.get(ANNOTATION_REF_NAME)
-            if ref_name:
-                parsed = ArtifactRef.parse(ref_name)
-                store.record(parsed.name, digest, [parsed.tag or "latest"])
-            elif annotations.get("vnd.aihub.subject"):
-                store.record(annotations.get(ANNOTATION_NAME, "imported"), digest, [])
-    return ArchiveReport(len(entries), blobs, total)

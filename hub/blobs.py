@@ -38,14 +38,21 @@ class BlobStore:
         self, source: BinaryIO, expected: str | None = None, progress: Progress | None = None
     ) -> tuple[str, int]:
         """Hash while copying into a temp file; refuse content that does not match ``expected``."""
+        digest, size, temp = self.write_temp(source, expected, progress)
+        # Replacing an existing blob with identical content is harmless and repairs a damaged one.
+        publish(temp, self.path(digest), f"blob {digest}")
+        return digest, size
+
+    def write_temp(
+        self, source: BinaryIO, expected: str | None = None, progress: Progress | None = None
+    ) -> tuple[str, int, Path]:
+        """(digest, size, fsync'd temp file) not yet published: the caller publishes or removes it."""
         with temp_file(self.folder, f"blob {expected or ''}".strip()) as (handle, temp):
             digest, size = copy_and_hash(source, handle, progress)
             if expected is not None and digest != expected:
                 raise IntegrityError(f"blob {expected} does not match its digest (got {digest})")
             os.fsync(handle.fileno())
-        # Replacing an existing blob with identical content is harmless and repairs a damaged one.
-        publish(temp, self.path(digest), f"blob {digest}")
-        return digest, size
+        return digest, size, temp
 
     def put_file(self, path: Path, progress: Progress | None = None) -> tuple[str, int]:
         with open(path, "rb", buffering=0) as source:

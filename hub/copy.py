@@ -9,13 +9,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.errors import ArtifactNotFoundError, InvalidReferenceError
+from core.errors import ArtifactNotFoundError, IntegrityError, InvalidReferenceError
 from core.refs import ArtifactRef
+from core.store import ArtifactKind
 from hub.digests import Progress
 from hub.lock import references_of, resolve_lock
-from hub.manifest import parse_config, parse_manifest
+from hub.manifest import MAX_CONFIG_BYTES, parse_config, parse_manifest
 from hub.media_types import OCI_MANIFEST, artifact_type
+from hub.names import check_name_kind
 from hub.registry import RegistryClient, RemoteRef
+from hub.staging import BlobStaging
 from hub.store import LocalStore
 
 logger = logging.getLogger(__name__)
@@ -74,8 +77,7 @@ def _push_manifest(
     progress: Progress | None,
 ) -> None:
     data = store.manifest_bytes(digest)
-    manifest = parse_manifest(digest, data)
-    store.spec_of(manifest)  # the config is verified as read
+    manifest = store.check_complete(digest)  # an incomplete artifact is never sent
     for blob in manifest.blob_digests:
         if client.has_blob(repository, blob):
             report.blobs_skipped += 1
@@ -98,49 +100,62 @@ def pull_from_registry(
     local: ArtifactRef,
     progress: Progress | None = None,
 ) -> CopyReport:
+    """Everything is staged and checked first; only a complete artifact is published, then tagged."""
     report = CopyReport()
     data, root = client.get_manifest(remote.repository, remote.ref.digest or remote.ref.tag or "latest")
-    with store.mutating():
-        _pull_manifest(store, client, remote.repository, data, root, report, progress)
+    with store.mutating(), BlobStaging(store.blobs) as staging:
+        kind = _pull_manifest(staging, client, remote.repository, data, root, report, progress)
+        referrers = []
         for descriptor in client.referrers(remote.repository, root):
             digest = descriptor["digest"]
             referrer, _ = client.get_manifest(remote.repository, digest)
-            _pull_manifest(store, client, remote.repository, referrer, digest, report, progress)
+            _pull_manifest(staging, client, remote.repository, referrer, digest, report, progress)
+            referrers.append(digest)
+        if local.tag:
+            check_name_kind(local.name, kind, store.index.snapshot().manifests)
+        staging.commit()
+        for digest in referrers:
             store.record(local.name, digest, [])
         store.record(local.name, root, [local.tag] if local.tag else [])
     return report
 
 
 def _pull_manifest(
-    store: LocalStore,
+    staging: BlobStaging,
     client: RegistryClient,
     repository: str,
     data: bytes,
     digest: str,
     report: CopyReport,
     progress: Progress | None,
-) -> None:
+) -> ArtifactKind:
     manifest = parse_manifest(digest, data)
-    for blob in manifest.blob_digests:
-        if store.blobs.has(blob):
+    if manifest.config_size > MAX_CONFIG_BYTES:
+        raise IntegrityError(
+            f"{repository}@{digest}: config of {manifest.config_size:,} bytes, more than {MAX_CONFIG_BYTES:,}"
+        )
+    described = [(manifest.config_digest, manifest.config_size)]
+    for blob, size in described + [(layer.digest, layer.size) for layer in manifest.layers]:
+        if staging.has(blob):
             report.blobs_skipped += 1
             continue
-        reader, response = client.blob_reader(repository, blob)
+        reader, response = client.blob_reader(repository, blob)  # a missing blob: refused here
         with response:
-            _, size = store.blobs.put_stream(reader, expected=blob, progress=progress)  # type: ignore[arg-type]
+            staging.stage_stream(reader, blob, size, progress)  # type: ignore[arg-type]
         report.blobs_sent += 1
         report.bytes_sent += size
-    spec = parse_config(manifest.config_digest, store.blobs.read_bytes(manifest.config_digest))
+    spec = parse_config(manifest.config_digest, staging.read_bytes(manifest.config_digest))
     for pinned in references_of(manifest.kind, spec, digest).values():
         dependency = ArtifactRef.parse(pinned)
         assert dependency.digest is not None
-        if store.blobs.has(dependency.digest):
+        if staging.has(dependency.digest):
             continue
         dep_repo, dep_data = _find_dependency(client, repository, dependency.name, dependency.digest)
-        _pull_manifest(store, client, dep_repo, dep_data, dependency.digest, report, progress)
-    # The manifest goes in last: whatever it points at is already stored.
-    store.blobs.put_bytes(data)
+        _pull_manifest(staging, client, dep_repo, dep_data, dependency.digest, report, progress)
+    # The manifest goes in last: whatever it points at is staged before it.
+    staging.stage_bytes(data)
     report.artifacts.append(f"{repository}@{digest}")
+    return manifest.kind
 
 
 def _find_dependency(client: RegistryClient, repository: str, name: str, digest: str) -> tuple[str, bytes]:

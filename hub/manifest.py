@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import IntegrityError
+from core.errors import IntegrityError, InvalidSpecError
 from core.store import ArtifactKind
+from hub.digests import DIGEST_RE
 from hub.media_types import (
     ANNOTATION_TITLE,
     OCI_MANIFEST,
@@ -16,6 +17,11 @@ from hub.media_types import (
     config_media_type,
     kind_of_artifact_type,
 )
+
+# Manifests and configs are read whole into memory; files travel as layers. Far above any real spec,
+# far below what a hostile archive or registry could make us hold.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 
 def canonical_json(value: Any) -> bytes:
@@ -46,7 +52,13 @@ def build_config(kind: ArtifactKind, spec: Mapping[str, Any], layers: Sequence[L
         config["descriptor"] = {"name": spec.get("family") or "", "version": ""}
         config["config"] = {"format": spec.get("format", ""), "architecture": spec.get("architecture") or ""}
         config["modelfs"] = {"type": "layers", "diffIds": [layer.digest for layer in layers]}
-    return canonical_json(config)
+    data = canonical_json(config)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise InvalidSpecError(
+            f"invalid {kind} spec: {len(data):,} bytes of JSON, more than {MAX_CONFIG_BYTES:,}; "
+            "put large content in `files`"
+        )
+    return data
 
 
 def build_manifest(
@@ -87,6 +99,8 @@ class ParsedManifest:
 
 
 def parse_manifest(digest: str, data: bytes) -> ParsedManifest:
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise IntegrityError(f"manifest {digest} has {len(data):,} bytes, more than {MAX_MANIFEST_BYTES:,}")
     try:
         raw = json.loads(data)
         kind = kind_of_artifact_type(raw.get("artifactType"))
@@ -100,6 +114,10 @@ def parse_manifest(digest: str, data: bytes) -> ParsedManifest:
             for item in raw.get("layers", [])
         )
         subject = raw.get("subject")
+        described = [(raw["config"]["digest"], int(raw["config"]["size"]))]
+        for blob, size in described + [(layer.digest, layer.size) for layer in layers]:
+            if not isinstance(blob, str) or not DIGEST_RE.match(blob) or size < 0:
+                raise ValueError(f"bad descriptor {blob!r} of size {size}")
         return ParsedManifest(
             kind=kind,
             config_digest=raw["config"]["digest"],
@@ -113,6 +131,8 @@ def parse_manifest(digest: str, data: bytes) -> ParsedManifest:
 
 
 def parse_config(digest: str, data: bytes) -> dict[str, Any]:
+    if len(data) > MAX_CONFIG_BYTES:
+        raise IntegrityError(f"config {digest} has {len(data):,} bytes, more than {MAX_CONFIG_BYTES:,}")
     try:
         config = json.loads(data)
         spec = config["spec"]

@@ -15,6 +15,7 @@ from hub.blobs import BlobStore
 from hub.digests import Progress
 from hub.manifest import Layer, build_config, build_manifest
 from hub.media_types import OCI_MANIFEST, layer_media_type
+from hub.names import check_namespace
 from hub.specs import SpecBase, check_kind, set_at, validate_spec
 
 
@@ -90,6 +91,7 @@ def push_artifact(
 ) -> str:
     checked_kind = check_kind(kind)
     check_name(name)
+    check_namespace(name, checked_kind)  # before any blob is written; record() checks the tags' kind
     for tag in tags:
         ArtifactRef.parse(f"{name}:{tag}")
     spec = validate_spec(checked_kind, spec_data)

@@ -53,9 +53,27 @@ def load_spec_file(path: Path) -> SpecFile:
     if not isinstance(spec, dict):
         raise InvalidSpecError(f"spec file {path}: `spec` must be a mapping")
     parsed = validate_spec(kind, spec)  # fail early, before anything is read or written
-    folder = path.parent
-    files = {relative: folder / relative for relative in parsed.file_paths()}
-    for relative, file in files.items():
-        if not file.is_file():
-            raise InvalidSpecError(f"spec file {path}: file {relative!r} not found next to it ({file})")
+    folder = path.parent.resolve()
+    files = {relative: _file_inside(path, folder, relative) for relative in parsed.file_paths()}
     return SpecFile(kind, name, tuple(str(t) for t in tags), spec, files)
+
+
+def _file_inside(path: Path, folder: Path, relative: str) -> Path:
+    """The real file behind ``relative``; a symlink or ``..`` leading out of the spec's folder is
+    refused, so a spec cannot make a push store /etc/passwd or a key file."""
+    if Path(relative).is_absolute() or ".." in Path(relative).parts:
+        raise InvalidSpecError(f"spec file {path}: file {relative!r} must stay inside the spec's folder")
+    try:
+        real = (folder / relative).resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a symlink loop
+        raise InvalidSpecError(
+            f"spec file {path}: file {relative!r} not found next to it ({folder / relative})"
+        ) from None
+    if not real.is_relative_to(folder):
+        raise InvalidSpecError(
+            f"spec file {path}: file {relative!r} leads out of the spec's folder (to {real}); "
+            "copy the file next to the spec instead of linking it"
+        )
+    if not real.is_file():
+        raise InvalidSpecError(f"spec file {path}: file {relative!r} is not a regular file ({real})")
+    return real

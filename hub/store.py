@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.errors import ArtifactNotFoundError, InvalidReferenceError
+from core.errors import ArtifactNotFoundError, IntegrityError, InvalidReferenceError
 from core.refs import ArtifactRef
 from core.store import Artifact, ArtifactKind
 from hub.atomic import file_lock
@@ -28,6 +28,7 @@ from hub.media_types import (
     OCI_MANIFEST,
     artifact_type,
 )
+from hub.names import check_name_kind
 from hub.publish import push_artifact
 from hub.settings import HubSettings
 
@@ -89,6 +90,20 @@ class LocalStore:
 
     def spec_of(self, manifest: ParsedManifest) -> dict[str, Any]:
         return parse_config(manifest.config_digest, self.blobs.read_bytes(manifest.config_digest))
+
+    def check_complete(self, digest: str) -> ParsedManifest:
+        """The manifest, once its config reads as a spec and every layer is stored at its size."""
+        manifest = self.manifest(digest)
+        self.spec_of(manifest)
+        for layer in manifest.layers:
+            where = f"artifact {digest}: layer {layer.path} ({layer.digest})"
+            if not self.blobs.has(layer.digest):
+                raise IntegrityError(f"{where} is missing: the artifact is incomplete")
+            if self.blobs.size(layer.digest) != layer.size:
+                raise IntegrityError(
+                    f"{where} is corrupt: it does not have the {layer.size:,} bytes declared"
+                )
+        return manifest
 
     def resolve(self, ref: str | ArtifactRef) -> Artifact:
         name, digest = self.resolve_digest(ref)
@@ -184,6 +199,8 @@ class LocalStore:
         ref_names = {f"{name}:{ArtifactRef.parse(f'{name}:{tag}').tag}" for tag in tags}
 
         def change(manifests: list[Descriptor]) -> list[Descriptor]:
+            if ref_names:  # checked under the index lock, so two writers cannot race past it
+                check_name_kind(name, manifest.kind, manifests)
             kept = [
                 d for d in manifests if (d.get("annotations") or {}).get(ANNOTATION_REF_NAME) not in ref_names
             ]
@@ -203,7 +220,7 @@ class LocalStore:
             raise InvalidReferenceError(f"{target} is not a tag reference (name:tag)")
         with self.mutating():
             _, digest = self.resolve_digest(ref)
-            self.manifest(digest)  # verified before anything points at it
+            self.check_complete(digest)  # verified before anything points at it
             self.record(target.name, digest, [target.tag])
         return self.resolve(target)
 

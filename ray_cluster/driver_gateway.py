@@ -72,15 +72,16 @@ def deploy_backends(config: AihubConfig) -> BackendHandles:
 
 
 async def serve_gateway(config: AihubConfig, handles: BackendHandles, *, host: str, port: int) -> None:
-    """uvicorn with the gateway app until SIGINT/SIGTERM (uvicorn's own handlers end ``serve``)."""
+    """uvicorn with the gateway app until SIGINT/SIGTERM, draining first as ``aihub serve`` does."""
     import uvicorn
 
     from gateway.app import create_app
     from gateway.fast_path import http_protocol
+    from gateway.server import UVICORN_GRACE_S, DrainingServer
 
     backends = await handle_services(config, handles.models, handles.embedders, handles.retrievers)
     app = create_app(config.gateway_settings(), backends.services)
-    server = uvicorn.Server(
+    server = DrainingServer(
         uvicorn.Config(
             app,
             host=host,
@@ -89,7 +90,10 @@ async def serve_gateway(config: AihubConfig, handles: BackendHandles, *, host: s
             log_level="warning",
             access_log=False,
             lifespan="on",
-        )
+            timeout_graceful_shutdown=UVICORN_GRACE_S,
+        ),
+        app.state.gateway.drain,
+        config.gateway.shutdown_grace_s,
     )
     probe = asyncio.get_running_loop().create_task(probe_readiness(app, backends))
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -69,6 +70,8 @@ class MiniLMEmbedder:
             self._forward_rows,
             max_items=self.settings.max_batch_size,
             max_wait_s=self.settings.max_batch_wait_ms / 1000.0,
+            max_tokens=self.settings.max_batch_tokens,
+            size=len,
         )
 
     @property
@@ -79,6 +82,11 @@ class MiniLMEmbedder:
     def forwards(self) -> int:
         """Forward passes run by the micro-batcher so far."""
         return self._batcher.batches
+
+    @property
+    def items_run(self) -> int:
+        """Inputs the micro-batcher's forwards have embedded so far."""
+        return self._batcher.items_run
 
     @property
     def runtime(self) -> str:
@@ -186,9 +194,19 @@ class MiniLMEmbedder:
     async def embed(self, inputs: Sequence[EmbeddingInput]) -> Embeddings:
         if not inputs:
             raise InvalidRequestError("input must not be empty", param="input")
-        rows = self.to_ids(inputs)
+        # A large request is tokenized off the event loop (the fast tokenizer releases the GIL).
+        rows = self.to_ids(inputs) if len(inputs) <= 16 else await asyncio.to_thread(self.to_ids, inputs)
+        tokens = sum(len(r) for r in rows)
+        limit = self.settings.max_request_tokens
+        if tokens > limit:
+            raise InvalidRequestError(
+                f"The input has {tokens} tokens; one request may have at most {limit}. "
+                "Split the inputs over several requests.",
+                param="input",
+                code="too_many_tokens",
+            )
         vectors = await self._batcher.submit(rows)
-        return Embeddings(vectors=np.stack(vectors), prompt_tokens=sum(len(r) for r in rows))
+        return Embeddings(vectors=np.stack(vectors), prompt_tokens=tokens)
 
     def embed_batch(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         if not texts:

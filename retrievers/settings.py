@@ -25,6 +25,11 @@ class RetrieverSettings(BaseSettings):
     # latency when idle; requests arriving while a forward runs are still batched into the next one.
     max_batch_wait_ms: float = Field(default=0.0, ge=0.0)
     max_batch_size: int = Field(default=64, gt=0)  # inputs per forward (serving)
+    # Padded tokens per serving forward (inputs x the longest one): bounds how long one forward holds the
+    # embedder, so a request with many long inputs shares it with others (retrievers.micro_batcher).
+    max_batch_tokens: int = Field(default=4096, gt=0)
+    # Tokens of all inputs of one embed() call (OpenAI's limit is 300,000); more is refused (400, "input").
+    max_request_tokens: int = Field(default=300_000, gt=0)
     ingest_batch_size: int = Field(default=32, gt=0)  # inputs per forward (bulk embedding)
     # Where backends that need a writable copy (Qdrant local mode) keep it, one folder per index digest.
     work_dir: Path = Field(default_factory=lambda: Path.home() / ".aihub" / "cache" / "retrievers")

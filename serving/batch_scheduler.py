@@ -1,9 +1,15 @@
 """Continuous batching on one background thread.
 
 The thread owns the model and the running batch. At every step boundary it drops cancelled sequences,
-prefills a few waiting ones (each alone, then merged into the batch), and runs one batched decode forward
-for all active rows. Each sequence's text reaches its asyncio consumer through
+admits waiting ones into free slots, spends the step's prefill budget, and runs one batched decode
+forward for all running rows. Each sequence's text reaches its asyncio consumer through
 ``loop.call_soon_threadsafe`` into the request's own queue.
+
+Chunked prefill: a prompt is prefilled alone, into its own cache, at most ``max_prefill_tokens`` tokens
+per step (over all prompts), then merged into the batch with its first token. A long prompt thus
+takes several steps, with a decode step of the running rows between any two of its chunks, and the
+budget goes to the prompts with the fewest tokens left first: a short request is never queued behind
+a long prompt's prefill, and running streams never stall for a whole one.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from core.chat import FinishReason
 from core.errors import AihubError, EngineError, EngineUnavailableError
 from serving.detokenizer import IncrementalDetokenizer
 from serving.kv_batch import KVBatch, cache_keyword
+from serving.prefill import Prefill
 from serving.sampling import TokenSampler
 from serving.stop_matcher import StopMatcher
 
@@ -76,8 +83,9 @@ class SchedulerStats:
     steps: int = 0
     batched_steps: int = 0  # decode steps that ran more than one sequence
     max_batch_size_seen: int = 0
-    prefills: int = 0
-    active: int = 0
+    prefills: int = 0  # prompts fully prefilled
+    prefill_chunks: int = 0  # prefill forwards (a prompt longer than the step budget takes several)
+    active: int = 0  # in the batch or being prefilled (holding a slot)
     waiting: int = 0
 
 
@@ -98,13 +106,16 @@ class BatchScheduler:
         *,
         max_batch_size: int,
         max_prefills_per_step: int,
+        max_prefill_tokens: int | None = None,
     ) -> None:
         self._model = model
         self._eos = eos_token_ids
         self._max_batch_size = max_batch_size
         self._max_prefills = max_prefills_per_step
+        self._max_prefill_tokens = max_prefill_tokens  # per step; None: whole prompts
         self._inbox: queue.SimpleQueue[Sequence | None] = queue.SimpleQueue()
         self._waiting: list[Sequence] = []
+        self._prefilling: list[Prefill] = []  # admitted (holding a slot), prompt not fully prefilled
         self._rows: list[Sequence] = []  # aligned with the batch's rows
         self._cache_keyword = cache_keyword(model)
         self._batch = KVBatch(model.config, self._cache_keyword)
@@ -141,6 +152,7 @@ class BatchScheduler:
             while not self._stopping:
                 try:
                     self._admit()
+                    self._prefill_step()
                     if self._rows:
                         self._decode_step()
                 except Exception as exc:  # a broken model: fail every request instead of hanging them
@@ -156,7 +168,7 @@ class BatchScheduler:
         self._fail_all(EngineUnavailableError("the engine was shut down"))
 
     def _admit(self) -> None:
-        block = not self._rows and not self._waiting
+        block = not self._rows and not self._waiting and not self._prefilling
         while True:
             try:
                 item = self._inbox.get(block=block)
@@ -166,19 +178,31 @@ class BatchScheduler:
             if item is not None:
                 self._waiting.append(item)
         self._drop_cancelled()
-        admitted = 0
-        while self._waiting and len(self._rows) < self._max_batch_size and admitted < self._max_prefills:
+        while self._waiting and len(self._rows) + len(self._prefilling) < self._max_batch_size:
             seq = self._waiting.pop(0)
-            admitted += 1
+            self._prefilling.append(Prefill(seq, self._batch.new_cache()))
+        self._update_counts()
+
+    def _prefill_step(self) -> None:
+        """Spends this step's prefill budget, fewest tokens left first (ties: arrival order)."""
+        budget = self._max_prefill_tokens
+        for forwards, prefill in enumerate(sorted(self._prefilling, key=lambda p: p.left)):
+            if forwards >= self._max_prefills or budget == 0:
+                break
+            size = prefill.left if budget is None else min(prefill.left, budget)
+            if budget is not None:
+                budget -= size
             try:
-                self._prefill(seq)
+                self._prefill_chunk(prefill, size)
             except Exception as exc:  # this prompt broke the model; the running batch is untouched
                 logger.exception("prefill failed")
-                self._send(seq, SequenceEvent("", 0, error=EngineError(f"prefill failed: {exc}")))
+                self._prefilling.remove(prefill)
+                self._send(prefill.seq, SequenceEvent("", 0, error=EngineError(f"prefill failed: {exc}")))
         self._update_counts()
 
     def _drop_cancelled(self) -> None:
         self._waiting = [seq for seq in self._waiting if not seq.cancelled.is_set()]
+        self._prefilling = [p for p in self._prefilling if not p.seq.cancelled.is_set()]
         keep = [row for row, seq in enumerate(self._rows) if not seq.cancelled.is_set()]
         if len(keep) != len(self._rows):
             self._keep_rows(keep)
@@ -189,26 +213,31 @@ class BatchScheduler:
         self._update_counts()
 
     def _update_counts(self) -> None:
-        self.stats.active = len(self._rows)
+        self.stats.active = len(self._rows) + len(self._prefilling)
         self.stats.waiting = len(self._waiting)
 
-    def _prefill(self, seq: Sequence) -> None:
-        cache = self._batch.new_cache()
-        length = len(seq.prompt_ids)
+    def _prefill_chunk(self, prefill: Prefill, size: int) -> None:
+        """Prefills the prompt's next ``size`` tokens; after its last chunk, samples the first token and
+        moves the sequence into the batch (unless that token already ends it)."""
+        seq, start = prefill.seq, prefill.done
         output = self._model(
-            input_ids=torch.tensor([seq.prompt_ids], dtype=torch.long),
-            position_ids=torch.arange(length, dtype=torch.long).unsqueeze(0),
+            input_ids=torch.tensor([seq.prompt_ids[start : start + size]], dtype=torch.long),
+            position_ids=torch.arange(start, start + size, dtype=torch.long).unsqueeze(0),
             use_cache=True,
             logits_to_keep=1,
-            **{self._cache_keyword: cache},
+            **{self._cache_keyword: prefill.cache},
         )
+        self.stats.prefill_chunks += 1
+        prefill.done += size
+        if prefill.left:
+            return
         self.stats.prefills += 1
         token = seq.sampler.sample(output.logits[0, -1])
-        # Counted as active before its first token can reach the client, never in neither count
-        self.stats.active, self.stats.waiting = len(self._rows) + 1, len(self._waiting)
+        # Still counted as active (prefilling) while its first token reaches the client
         if not self._advance(seq, token):
-            self._batch.add(cache, length, token)
+            self._batch.add(prefill.cache, prefill.done, token)
             self._rows.append(seq)
+        self._prefilling.remove(prefill)
         self._update_counts()
 
     def _decode_step(self) -> None:
@@ -260,8 +289,8 @@ class BatchScheduler:
             seq.cancelled.set()
 
     def _fail_all(self, error: AihubError) -> None:
-        for seq in [*self._rows, *self._waiting]:
+        for seq in [*self._rows, *(p.seq for p in self._prefilling), *self._waiting]:
             self._send(seq, SequenceEvent("", seq.completion_tokens, error=error))
-        self._rows, self._waiting = [], []
+        self._rows, self._waiting, self._prefilling = [], [], []
         self._batch.keep([])
         self._update_counts()

@@ -46,6 +46,7 @@ class FixedLatencyEngineDouble:
             id=self._model_id,
             context_length=self._context_length,
             created=self._created,
+            engine="fixed-latency double",
             metadata={"engine": "fixed-latency-double"},
         )
 

@@ -6,11 +6,54 @@ and check requests the same way, so they see the same prompt and refuse the same
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from core.chat import GenerationRequest
 from core.errors import ContextLengthExceededError, InvalidRequestError
 from serving.chat_messages import template_messages
+
+# Longest token (in characters) of each tokenizer seen, by id (the tokenizers live as long as engines).
+_LONGEST_TOKEN: dict[int, tuple[Any, int]] = {}
+
+
+async def request_prompt_ids(tokenizer: Any, request: GenerationRequest, context_length: int) -> list[int]:
+    """``prompt_token_ids`` after a cheap length check, and off the event loop (tokenizing megabytes
+    takes seconds). Raises ContextLengthExceededError for a text that cannot fit, untokenized."""
+    refuse_overlong_text(tokenizer, request, context_length)
+    return await asyncio.to_thread(prompt_token_ids, tokenizer, request)
+
+
+def longest_token_chars(tokenizer: Any) -> int:
+    """Characters in the tokenizer's longest token, as its vocabulary spells it: an upper bound on the
+    characters one token stands for (byte-level vocabularies spell each byte as one character)."""
+    cached = _LONGEST_TOKEN.get(id(tokenizer))
+    if cached is None or cached[0] is not tokenizer:
+        longest = max((len(token) for token in tokenizer.get_vocab()), default=1)
+        cached = _LONGEST_TOKEN[id(tokenizer)] = (tokenizer, max(1, longest))
+    return cached[1]
+
+
+def request_chars(request: GenerationRequest) -> int:
+    """Characters of text the prompt holds at least (the chat template only adds to it)."""
+    if request.messages is None:
+        return len(request.prompt or "")
+    return sum(len(m.content) + sum(len(call.arguments) for call in m.tool_calls) for m in request.messages)
+
+
+def refuse_overlong_text(tokenizer: Any, request: GenerationRequest, context_length: int) -> None:
+    """Refuse, without tokenizing, a prompt with more characters than ``context_length`` of the
+    tokenizer's longest tokens could hold: it has more tokens than fit, whatever they are."""
+    if context_length <= 0:
+        return
+    chars, per_token = request_chars(request), longest_token_chars(tokenizer)
+    if chars > context_length * per_token:
+        raise ContextLengthExceededError(
+            f"this model's maximum context length is {context_length} tokens; the prompt has "
+            f"{chars} characters, more than {context_length} tokens (at most {per_token} characters "
+            "each) can hold",
+            param="messages" if request.messages is not None else "prompt",
+        )
 
 
 def prompt_token_ids(tokenizer: Any, request: GenerationRequest) -> list[int]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.chat import GenerationChunk, GenerationRequest, ModelInfo
 from core.errors import EngineUnavailableError
-from serving.request_tokens import new_token_budget, prompt_token_ids, refuse_json_schema
+from serving.request_tokens import new_token_budget, refuse_json_schema, request_prompt_ids
 from serving.settings import ServingSettings
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class TransformersEngine:
             context_length=self._context_length,
             created=self._created,
             digest=self._digest,
+            engine="transformers",
             metadata={"engine": "transformers", "adapter": self._adapter_path is not None},
         )
 
@@ -138,6 +139,7 @@ class TransformersEngine:
             self._eos,
             max_batch_size=settings.max_batch_size,
             max_prefills_per_step=settings.max_prefills_per_step,
+            max_prefill_tokens=settings.max_prefill_tokens_per_step,
         )
 
     def _merge_adapter(self, model: Any, adapter_path: Path) -> Any:
@@ -177,7 +179,7 @@ class TransformersEngine:
         if scheduler is None:
             raise EngineUnavailableError(f"model {self._model_id} is not loaded yet")
         refuse_json_schema(request, "transformers")
-        prompt_ids = prompt_token_ids(self._tokenizer, request)
+        prompt_ids = await request_prompt_ids(self._tokenizer, request, self._context_length)
         prompt_tokens = len(prompt_ids)
         max_new = new_token_budget(request, prompt_tokens, self._context_length)
         events: asyncio.Queue[SequenceEvent] = asyncio.Queue()

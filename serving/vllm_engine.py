@@ -22,7 +22,7 @@ from typing import Any
 from core.chat import FinishReason, GenerationChunk, GenerationRequest, ModelInfo, SamplingParams
 from core.errors import EngineError, EngineUnavailableError, InvalidRequestError, InvalidSpecError
 from serving.loop_bridge import stream_on_loop
-from serving.request_tokens import new_token_budget, prompt_token_ids
+from serving.request_tokens import new_token_budget, request_prompt_ids
 from serving.settings import VllmSettings
 from serving.vllm_support import cpu_has_bf16
 
@@ -139,6 +139,7 @@ class VllmEngine:
             created=self._created,
             digest=self._digest,
             structured_output=True,
+            engine="vllm",
             metadata=metadata,
         )
 
@@ -247,7 +248,7 @@ class VllmEngine:
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
         from vllm.v1.engine.exceptions import EngineDeadError
 
-        prompt_ids = prompt_token_ids(self._tokenizer, request)
+        prompt_ids = await request_prompt_ids(self._tokenizer, request, self._context_length)
         max_new = new_token_budget(request, len(prompt_ids), self._context_length)
         schema = request.json_schema
         sampling = VllmSamplingParams(

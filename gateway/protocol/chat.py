@@ -3,9 +3,10 @@ response and stream chunk bodies."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from core.chat import ChatMessage, Citation, GenerationChunk, GenerationRequest, ToolCall
 from core.errors import InvalidRequestError
@@ -14,14 +15,19 @@ from gateway.protocol.common import (
     MAX_TOKENS_LIMIT,
     ResponseHead,
     SamplingFields,
-    WireModel,
+    StrictWireModel,
     citations_wire,
     tool_calls_wire,
     usage_wire,
 )
+from gateway.protocol.json_schema import SchemaShapeError, check_object_schema, check_schema_shape
+
+# OpenAI's rule for function and response format names.
+NAME_PATTERN = r"^[a-zA-Z0-9_-]+$"
+FORMAT_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
-class ContentPart(WireModel):
+class ContentPart(StrictWireModel):
     """Only text (and, in assistant turns, refusal) parts: the engines are text-only."""
 
     type: Literal["text", "refusal"]
@@ -40,30 +46,51 @@ class ContentPart(WireModel):
         return (self.text if self.type == "text" else self.refusal) or ""
 
 
-class FunctionCall(WireModel):
+class FunctionCall(StrictWireModel):
     name: str
     arguments: str
 
 
-class ToolCallIn(WireModel):
+class ToolCallIn(StrictWireModel):
     id: str
     type: Literal["function"] = "function"
     function: FunctionCall
 
 
-class FunctionDefinition(WireModel):
-    name: str = Field(min_length=1, max_length=128)
+class FunctionDefinition(StrictWireModel):
+    name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_are_a_schema(cls, parameters: dict[str, Any] | None) -> dict[str, Any] | None:
+        if parameters is not None:
+            try:
+                check_object_schema(parameters)
+            except SchemaShapeError as exc:
+                raise ValueError(f"not a valid JSON Schema: {exc}") from None
+        return parameters
 
-class ToolDefinition(WireModel):
+
+class ToolDefinition(StrictWireModel):
     type: Literal["function"]
     function: FunctionDefinition
 
 
-class ChatMessageIn(WireModel):
+class NamedFunction(StrictWireModel):
+    name: str
+
+
+class NamedToolChoice(StrictWireModel):
+    """``{"type": "function", "function": {"name": ...}}``: the model must call that tool."""
+
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class ChatMessageIn(StrictWireModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
@@ -105,7 +132,7 @@ class ChatCompletionRequest(SamplingFields):
     max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
     tools: list[ToolDefinition] | None = None
-    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
@@ -113,6 +140,24 @@ class ChatCompletionRequest(SamplingFields):
     response_format: dict[str, Any] | None = None
     metadata: dict[str, str] | None = None
     store: bool | None = None
+
+    def check_supported(self) -> None:
+        super().check_supported()
+        choice = self.tool_choice
+        if choice is not None and not self.tools and choice != "none":
+            raise InvalidRequestError(
+                "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+                param="tool_choice",
+                code="invalid_value",
+            )
+        if isinstance(choice, NamedToolChoice):
+            name = choice.function.name
+            if not any(tool.function.name == name for tool in self.tools or ()):
+                raise InvalidRequestError(
+                    f"Invalid value for 'tool_choice': no function named {name!r} is in 'tools'.",
+                    param="tool_choice",
+                    code="invalid_value",
+                )
 
     def to_generation(self, request_id: str) -> GenerationRequest:
         self.check_supported()
@@ -122,7 +167,10 @@ class ChatCompletionRequest(SamplingFields):
             )
         tools: tuple[dict[str, Any], ...] = ()
         if self.tools and self.tool_choice != "none":
-            tools = tuple(tool.model_dump(exclude_none=True) for tool in self.tools)
+            offered = self.tools
+            if isinstance(self.tool_choice, NamedToolChoice):  # only the named tool is offered
+                offered = [t for t in self.tools if t.function.name == self.tool_choice.function.name]
+            tools = tuple(tool.model_dump(exclude_none=True) for tool in offered)
         return self.generation_request(
             request_id,
             self.sampling(self.max_completion_tokens or self.max_tokens),
@@ -142,13 +190,28 @@ def response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | 
     if kind == "json_schema":
         spec = (response_format or {}).get("json_schema")
         schema = spec.get("schema") if isinstance(spec, dict) else None
-        if isinstance(schema, dict):
-            return schema
-        raise InvalidRequestError(
-            "response_format json_schema needs a `json_schema` object with a `schema`.",
-            param="response_format",
-            code="invalid_value",
-        )
+        if not isinstance(spec, dict) or not isinstance(schema, dict):
+            raise InvalidRequestError(
+                "response_format json_schema needs a `json_schema` object with a `schema`.",
+                param="response_format",
+                code="invalid_value",
+            )
+        name = spec.get("name")
+        if not isinstance(name, str) or not FORMAT_NAME.fullmatch(name):
+            raise InvalidRequestError(
+                "response_format json_schema needs a `name` of at most 64 letters, digits, '_' or '-'.",
+                param="response_format.json_schema.name",
+                code="invalid_value",
+            )
+        try:
+            check_schema_shape(schema)
+        except SchemaShapeError as exc:
+            raise InvalidRequestError(
+                f"Invalid schema for response_format {name!r}: {exc}",
+                param="response_format.json_schema.schema",
+                code="invalid_value",
+            ) from None
+        return schema
     raise InvalidRequestError(
         f"response_format type {kind!r} is not one of text, json_object, json_schema.",
         param="response_format",

@@ -21,11 +21,18 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class StreamOptions(WireModel):
+class StrictWireModel(WireModel):
+    """An OpenAI request body: types are strict, as OpenAI's are (``"max_tokens": "5"`` and
+    ``"temperature": "0.7"`` are 400s, not coerced; integers stay acceptable where numbers are)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class StreamOptions(StrictWireModel):
     include_usage: bool | None = None
 
 
-class SamplingFields(WireModel):
+class SamplingFields(StrictWireModel):
     """Request fields both endpoints share."""
 
     model: str = Field(min_length=1, max_length=512)
@@ -68,6 +75,12 @@ class SamplingFields(WireModel):
         raise NotImplementedError
 
     def check_supported(self) -> None:
+        if self.stream_options is not None and not self.stream:
+            raise InvalidRequestError(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+                code="invalid_value",
+            )
         if self.n not in (None, 1):
             raise InvalidRequestError("Only n=1 is supported.", param="n", code="unsupported_value")
         if isinstance(self.stop, list) and len(self.stop) > 4:

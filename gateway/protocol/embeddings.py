@@ -16,7 +16,7 @@ MAX_INPUTS = 2048  # OpenAI's limit of inputs per request
 
 
 class EmbeddingRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     input: str | list[str] | list[int] | list[list[int]]
     model: str | None = Field(default=None, max_length=512)

@@ -16,14 +16,14 @@ MAX_RESULTS = 1000
 
 
 class RankingOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     ranker: str | None = None  # "auto", "none", or aihub's "dense" / "bm25" / "hybrid"
     score_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class VectorStoreSearchRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     query: str | list[str]
     max_num_results: int = Field(default=10, ge=1, le=MAX_RESULTS)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.completion_service import json_response, start_generation
+from gateway.disconnect import ClientDisconnected, client_closed_response, until_disconnected
 from gateway.generation import collect, stream_events
 from gateway.protocol.chat import ChatChunks, ChatCompletionRequest, chat_completion
 from gateway.request_body import body_schema
@@ -22,10 +23,16 @@ ENDPOINT = "chat.completions"
     summary="Create a chat completion",
 )
 async def create_chat_completion(request: Request) -> Response:
-    started = await start_generation(request, ChatCompletionRequest, ENDPOINT, "chatcmpl")
+    try:
+        started = await start_generation(request, ChatCompletionRequest, ENDPOINT, "chatcmpl")
+    except ClientDisconnected:  # it left while its request waited for the engine
+        return client_closed_response(request.scope)
     headers = started.target.headers
     if started.body.stream:
         chunks = ChatChunks(started.head, started.body.include_usage)
         return EventStreamResponse(stream_events(started.generation, chunks, ENDPOINT), headers=headers)
-    outcome = await collect(started.generation)
+    try:
+        outcome = await until_disconnected(request, collect(started.generation))
+    except ClientDisconnected:
+        return client_closed_response(request.scope)
     return json_response(chat_completion(started.head, outcome), headers)

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from core.embedder import Embedder
 from core.errors import InvalidRequestError, ModelNotFoundError
+from gateway.disconnect import ClientDisconnected, client_closed_response, until_disconnected
 from gateway.metrics import ENDPOINT_SCOPE_KEY, MODEL_SCOPE_KEY
 from gateway.protocol.embeddings import (
     EmbeddingItem,
@@ -52,7 +53,11 @@ async def create_embeddings(request: Request) -> Response:
             f"'{name}' returns {embedder.info.dimensions} dimensions; 'dimensions' cannot change that",
             param="dimensions",
         )
-    result = await embedder.embed(body.inputs())
+    try:
+        # A client that leaves stops its forwards (the embedder drops a cancelled request's batches).
+        result = await until_disconnected(request, embedder.embed(body.inputs()))
+    except ClientDisconnected:
+        return client_closed_response(request.scope)
     request.scope[USAGE_SCOPE_KEY] = (result.prompt_tokens, 0)
     # model_construct: the values are ours and already valid; validating thousands of floats costs.
     payload = EmbeddingResponse.model_construct(

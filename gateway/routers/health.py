@@ -42,13 +42,17 @@ def pool_report(pool: ReplicaPool) -> dict[str, object]:
     }
 
 
-@router.get("/ready", summary="Readiness: every engine has started and every upstream pool has one up")
+@router.get("/ready", summary="Readiness: engines started, every upstream pool has one up, not shutting down")
 async def ready(request: Request) -> Response:
     request.scope[ENDPOINT_SCOPE_KEY] = "ready"
     state = gateway_state(request)
     pools = state.services.pools
+    body: dict[str, object]
+    if state.drain.draining:  # shutting down: a balancer sends nothing new here
+        body = {"status": "draining", "in_flight": state.drain.in_flight}
+        return Response(orjson.dumps(body), status_code=503, media_type="application/json")
     if not state.ready:
-        body: dict[str, object] = {"status": "starting", "models": sorted(state.services.engines)}
+        body = {"status": "starting", "models": sorted(state.services.engines)}
         return Response(orjson.dumps(body), status_code=503, media_type="application/json")
     if not pools:
         return Response(_OK, media_type="application/json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from core.errors import InvalidSpecError
-from core.template_check import validate_template
+from core.template_check import check_sandbox_safe, validate_template
 from hub.specs.base import SpecBase
 
 
@@ -19,6 +19,7 @@ class PromptSpec(SpecBase):
         # The same sandboxed environment the gateway renders with, so push and serve agree.
         try:
             validate_template(self.template, self.variables)
+            check_sandbox_safe(self.template)
         except InvalidSpecError as exc:
             raise ValueError(exc.message) from None
         unknown = sorted(set(self.defaults) - set(self.variables))

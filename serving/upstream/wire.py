@@ -43,6 +43,14 @@ def _message_wire(message: ChatMessage) -> dict[str, Any]:
     return wire
 
 
+def response_format_wire(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI's ``response_format`` for a schema: any JSON object is ``json_object`` (a strict
+    ``json_schema`` of ``{"type": "object"}`` is one OpenAI refuses)."""
+    if dict(schema) == {"type": "object"}:
+        return {"type": "json_object"}
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema, "strict": True}}
+
+
 def request_body(request: GenerationRequest, model: str, *, stream: bool) -> bytes:
     """The upstream request; streamed ones always ask for usage (stripped again if the client did not)."""
     params = request.params
@@ -58,10 +66,7 @@ def request_body(request: GenerationRequest, model: str, *, stream: bool) -> byt
         if request.tools:
             body["tools"] = list(request.tools)
         if request.json_schema is not None:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "response", "schema": request.json_schema, "strict": True},
-            }
+            body["response_format"] = response_format_wire(request.json_schema)
     else:
         body["prompt"] = request.prompt or ""
     if stream:

@@ -46,3 +46,13 @@ def test_malformed_references_are_refused(text: str) -> None:
 def test_with_digest_and_is_digest() -> None:
     assert ArtifactRef.parse("a/b:t").with_digest(DIGEST) == ArtifactRef(name="a/b", digest=DIGEST)
     assert is_digest(DIGEST) and not is_digest("sha256:XYZ")
+
+
+def test_names_are_capped_at_the_registries_255_characters() -> None:
+    assert ArtifactRef.parse("a" * 255 + ":v1").name == "a" * 255
+    for text in ("a" * 256, "models/" + "b" * 300 + ":latest", "ns/" + "c" * 300 + "@" + DIGEST):
+        with pytest.raises(InvalidReferenceError, match="at most 255"):
+            ArtifactRef.parse(text)
+    assert ArtifactRef.parse("a/b:" + "t" * 128).tag == "t" * 128
+    with pytest.raises(InvalidReferenceError, match="bad tag"):
+        ArtifactRef.parse("a/b:" + "t" * 129)

@@ -140,8 +140,9 @@ def test_failure_mid_stream_sends_an_error_event(make_app, scripted, spec, parse
     with TestClient(make_app(engine), raise_server_exceptions=False) as client:
         response = client.post(CHAT, json=_chat(stream=True, messages=[{"role": "user", "content": "a b c"}]))
         assert response.status_code == 200
-        payloads = [json.loads(p) for p in parse_sse(response.text)]
-        assert "[DONE]" not in response.text
+        raw = parse_sse(response.text)
+        assert raw[-1] == "[DONE]"  # the error event ends the stream, [DONE] closes it (gateway.sse)
+        payloads = [json.loads(p) for p in raw[:-1]]
         spec.check("ErrorResponse", payloads[-1])
         assert payloads[-1]["error"]["code"] == "engine_error"
         assert len(payloads) == 3  # two content chunks, then the error

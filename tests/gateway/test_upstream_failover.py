@@ -1,8 +1,10 @@
 """Kill one of two real upstream processes under load: what had not started succeeds on the other, what
-was streaming ends with a clean error event, and ``/ready`` tells the truth throughout."""
+was streaming ends with a clean error event and ``[DONE]`` (never a cut connection), and ``/ready`` tells
+the truth throughout."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -10,7 +12,6 @@ import time
 from pathlib import Path
 
 import httpx
-import openai
 
 from serving.settings import UpstreamSettings
 from tests.support.upstreams import REMOTE_MODEL, fixed_latency_upstream, front_gateway
@@ -20,19 +21,33 @@ LATER_REQUESTS = 12
 
 
 def _stream(url: str, outcomes: list[str], first_chunk: threading.Barrier) -> None:
-    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=60)
+    """Reads the raw event stream: a clean end is the finish (or an error event), then ``[DONE]``."""
+    body = {"model": "smollm2", "messages": [{"role": "user", "content": "go"}], "stream": True}
     pieces = 0
+    payloads: list[str] = []
     try:
-        for chunk in client.chat.completions.create(
-            model="smollm2", messages=[{"role": "user", "content": "go"}], stream=True
-        ):
-            if chunk.choices and chunk.choices[0].delta.content:
-                pieces += 1
-                if pieces == 1:
-                    first_chunk.wait(timeout=30)
-        outcomes.append("complete" if pieces == 40 else f"short:{pieces}")
-    except openai.APIError as exc:
-        outcomes.append("error-event" if pieces and "mid-stream" in str(exc) else f"other:{exc}")
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=60) as response:
+            for line in response.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                payloads.append(line.removeprefix("data: "))
+                event = json.loads(payloads[-1]) if payloads[-1] != "[DONE]" else {}
+                if event.get("choices") and event["choices"][0]["delta"].get("content"):
+                    pieces += 1
+                    if pieces == 1:
+                        first_chunk.wait(timeout=30)
+    except httpx.HTTPError as exc:  # a cut connection: never acceptable
+        outcomes.append(f"cut:{exc!r}")
+        return
+    if not payloads or payloads[-1] != "[DONE]":
+        outcomes.append(f"no-done:{payloads[-1:]}")
+    elif pieces == 40:
+        outcomes.append("complete")
+    else:
+        error = json.loads(payloads[-2]).get("error", {})
+        outcomes.append(
+            "error-event" if pieces and "mid-stream" in error.get("message", "") else f"other:{error}"
+        )
 
 
 def test_killing_an_upstream_under_load(tmp_path: Path) -> None:

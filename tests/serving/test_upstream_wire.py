@@ -51,7 +51,11 @@ def test_streamed_requests_always_ask_for_usage_and_carry_what_the_engine_reques
         ],
     }
     assert body["messages"][2]["tool_call_id"] == "call_1"
-    assert body["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    assert body["response_format"] == {"type": "json_object"}
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    with_schema = orjson.loads(wire.request_body(_request(json_schema=schema), "m", stream=False))
+    assert with_schema["response_format"]["type"] == "json_schema"
+    assert with_schema["response_format"]["json_schema"]["schema"] == schema
     plain = orjson.loads(
         wire.request_body(GenerationRequest("r", SamplingParams(), prompt="hi"), "m", stream=False)
     )
