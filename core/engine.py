@@ -34,6 +34,16 @@ class Engine(Protocol):
 
 
 @runtime_checkable
+class HealthReporting(Protocol):
+    """An engine that knows when it can no longer serve (its engine process or thread died): /ready
+    says so instead of claiming a dead model is up."""
+
+    def failure(self) -> str | None:
+        """None while the engine can serve (or has not started yet); else why it cannot."""
+        ...
+
+
+@runtime_checkable
 class TokenCounter(Protocol):
     """An engine that counts tokens with its model's own tokenizer, in-process and cheaply.
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from core.embedder import Embedder
-from core.engine import Engine, EngineDirectory, ReplicaPool
+from core.engine import Engine, EngineDirectory, HealthReporting, ReplicaPool
 from core.retrieval import IndexInfo, Retriever
 from core.store import ArtifactStore
 from core.tenancy import Authenticator, KeyManager, RateLimiter, UsageReader, UsageSink
@@ -48,6 +48,8 @@ class GatewayServices:
     # Replica pools (the upstreams of ``openai`` models and embedders): started and stopped with the
     # app, reported by /ready and /metrics, managed by the admin API.
     pools: Sequence[ReplicaPool] = field(default_factory=list)
+    # Local engines that can tell when they died (vLLM's engine core process): model id -> engine.
+    health: Mapping[str, HealthReporting] = field(default_factory=dict)
     # Families of model ids served under a prefix, known at run time (federated sites).
     directories: Sequence[EngineDirectory] = field(default_factory=list)
     # Tenancy (``tenancy/``, built by the composition root): who calls, and where usage rows go. None:

@@ -129,6 +129,9 @@ class BatchScheduler:
         self._thread.start()
         _running.add(self)
 
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stopping = True
         self._inbox.put(None)

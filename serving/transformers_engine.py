@@ -81,6 +81,12 @@ class TransformersEngine:
         stats = self._scheduler.stats if self._scheduler is not None else None
         return 0 if stats is None else stats.active + stats.waiting
 
+    def failure(self) -> str | None:
+        scheduler = self._scheduler
+        if scheduler is not None and not scheduler.alive():
+            return f"the batch scheduler of {self._model_id} stopped"
+        return None
+
     def count_tokens(self, text: str) -> int:
         if self._tokenizer is None:
             raise EngineUnavailableError(f"model {self._model_id} is not loaded yet")

@@ -213,6 +213,12 @@ class VllmEngine:
         if settings.cpu_threads_bind is not None:
             os.environ["VLLM_CPU_OMP_THREADS_BIND"] = settings.cpu_threads_bind
 
+    def failure(self) -> str | None:
+        engine = self._engine
+        if engine is not None and engine.errored:  # the engine core process is gone (killed, OOM, crash)
+            return f"the vLLM engine of {self._model_id} died"
+        return None
+
     async def aclose(self) -> None:
         engine, self._engine = self._engine, None
         if engine is not None:

@@ -54,6 +54,11 @@ async def ready(request: Request) -> Response:
     if not state.ready:
         body = {"status": "starting", "models": sorted(state.services.engines)}
         return Response(orjson.dumps(body), status_code=503, media_type="application/json")
+    # A local engine that died (its engine process killed) cannot serve: not ready, and says which.
+    dead = {model_id: reason for model_id, e in state.services.health.items() if (reason := e.failure())}
+    if dead:
+        body = {"status": "unavailable", "engines": dead}
+        return Response(orjson.dumps(body), status_code=503, media_type="application/json")
     if not pools:
         return Response(_OK, media_type="application/json")
     # A model whose upstreams are all down cannot serve: the gateway is not ready, and says which.

@@ -174,3 +174,47 @@ def test_docs_agent_runs_with_the_real_model(served: GatewayProcess, openapi_err
     )
     assert reply.choices[0].finish_reason in ("stop", "length", "tool_calls")
     assert {"agent/aihub-helper", "rag/aihub-docs"} <= {m.id for m in _client(served).models.list().data}
+
+
+# Last in this module: it kills the served model's engine process.
+def test_an_engine_that_dies_mid_stream_ends_the_stream_cleanly_and_ready_says_so(
+    served: GatewayProcess,
+) -> None:
+    import psutil
+
+    if f"vLLM serves {MODEL} from" not in served.log_path.read_text():
+        pytest.skip("the transformers engine runs in the server's own process: nothing to kill apart")
+    assert served.process is not None
+    server = psutil.Process(served.process.pid)
+    cores = [p for p in server.children(recursive=True) if "EngineCore" in p.name() + " ".join(p.cmdline())]
+    assert cores, [(p.pid, p.name()) for p in server.children(recursive=True)]
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Count from 1 to 2000, one number a line."}],
+        "max_tokens": 2000,
+        "stream": True,
+    }
+    with httpx.stream("POST", f"{served.base_url}/v1/chat/completions", json=body, timeout=60) as response:
+        lines = response.iter_lines()
+        payloads = []
+        for line in lines:
+            if line.startswith("data: "):
+                payloads.append(line[len("data: ") :])
+                if len(payloads) == 3:  # generation is under way
+                    for core in cores:
+                        core.kill()
+                    break
+        payloads += [line[len("data: ") :] for line in lines if line.startswith("data: ")]
+    assert payloads[-1] == "[DONE]"  # never a cut connection
+    assert '"error"' in payloads[-2], payloads[-3:]
+
+    ready = httpx.get(f"{served.base_url}/ready", timeout=10)
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable" and MODEL in ready.json()["engines"]
+    after = httpx.post(
+        f"{served.base_url}/v1/chat/completions",
+        json={"model": MODEL, "messages": QUESTION, "max_tokens": 4},
+        timeout=60,
+    )
+    assert after.status_code == 503, after.text
+    assert set(after.json()["error"]) == {"message", "type", "param", "code"}

@@ -91,3 +91,33 @@ def test_openapi_document_describes_the_request_bodies(client):
     assert body["content"]["application/json"]["schema"]["$ref"].endswith("/ChatCompletionRequest")
     assert "messages" in document["components"]["schemas"]["ChatCompletionRequest"]["properties"]
     assert "ChatMessageIn" in document["components"]["schemas"]
+
+
+class DyingEngineHealthDouble:
+    """Test double for a local engine's health (the real one: vLLM's engine core process, in
+    tests/aihub/test_serve_e2e.py): it reports a failure once told it died."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def failure(self) -> str | None:
+        return self.reason
+
+
+def test_ready_is_503_and_names_the_engine_that_died(engine):
+    from gateway.app import create_app
+    from gateway.services import GatewayServices
+    from gateway.settings import GatewaySettings
+
+    health = DyingEngineHealthDouble()
+    services = GatewayServices(engines={engine.info.id: engine}, health={engine.info.id: health})
+    with TestClient(create_app(GatewaySettings(), services)) as client:
+        assert client.get("/ready").status_code == 200
+        health.reason = "the vLLM engine of scripted died"
+        response = client.get("/ready")
+        assert response.status_code == 503
+        assert response.json() == {
+            "status": "unavailable",
+            "engines": {engine.info.id: "the vLLM engine of scripted died"},
+        }
+        assert client.get("/health").status_code == 200  # the process answers; the engine shows on /ready
