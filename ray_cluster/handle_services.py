@@ -67,7 +67,7 @@ async def handle_services(
     if indexes is not None:
         await indexes.refresh()
     tenancy = None
-    if config.tenancy.enabled:  # the same keys, limits and ledger as embedded mode (untested under Ray)
+    if config.tenancy.enabled:  # the same keys, limits and ledger as embedded mode
         from tenancy.services import build_tenancy
 
         tenancy = build_tenancy(

@@ -1,7 +1,8 @@
 """The gateway as a Ray Serve application on a local Ray (2 CPUs), driven by the official openai client.
 
 One Ray session for the module: chat, streaming, several models, a replica killed mid-load, autoscaling
-up and back down, then a clean shutdown with no process of the session left.
+up and back down, the same application redeployed with tenancy on (keys, scopes, limits, the ledger on
+PostgreSQL), then a clean shutdown with no process of the session left.
 """
 
 from __future__ import annotations
@@ -10,14 +11,22 @@ import asyncio
 import threading
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import openai
 import pytest
 
+from core.tenancy import Limits, Scopes
 from ray_cluster.builder import model_deployment_name
 from ray_cluster.settings import ReplicaSettings
+from tenancy.build import load_secret
+from tenancy.database import Database
+from tenancy.keys import KeyStore
+from tenancy.settings import LedgerSettings, TenancySettings
+from tenancy.usage_report import UsageSummary, usage_report
 from tests.ray_cluster import ray_session as H
 
 pytestmark = pytest.mark.ray
@@ -254,6 +263,125 @@ def test_burst_scales_replicas_up_and_idle_scales_them_down(session: object) -> 
         time.sleep(0.5)
     assert _running_replicas(session, "double-scaling") == 1, "idle replicas were not removed"
     assert time.monotonic() - started < 90
+
+
+TENANT = "ray-tenant"
+RPM = 6
+
+
+def _tenancy_ledger(
+    database_url: str, expected: int
+) -> tuple[list[tuple[str, int, int, int]], UsageSummary | None]:
+    """Every row (model, status, prompt, completion) and the project's sums, once ``expected`` rows are
+    there (or after 30 s): the ingress writes them off the request path."""
+    database = Database(database_url)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            summary = usage_report(database, TENANT, by="project")
+            if sum(row.requests for row in summary) >= expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        rows = database.execute("SELECT model, status, prompt_tokens, completion_tokens FROM usage")
+    finally:
+        database.close()
+    return [(str(m), int(s), int(p), int(c)) for m, s, p, c in rows], (summary[0] if summary else None)
+
+
+@pytest.mark.slow
+def test_tenancy_keys_scopes_rpm_and_ledger_on_postgresql(session: object, postgres: object) -> None:
+    """`ray.ingress: serve` (the `aihub serve --ray` default): tenancy is built in the ingress replica.
+
+    Redeploys this module's application with tenancy on, on the same Ray and Serve, then puts the
+    application back as it was: the ingress replica with tenancy stops, and its ledger writes its rows.
+    """
+    from ray_cluster.launch import deploy
+
+    database_url = postgres.new_database()
+    # No periodic write during the test: the rows reach PostgreSQL when the ingress replica stops.
+    settings = TenancySettings(
+        enabled=True, database_url=database_url, ledger=LedgerSettings(flush_interval_s=300.0)
+    )
+    config = replace(session.config, tenancy=settings)
+    keys = Database(database_url)
+    try:
+        token, _ = KeyStore(keys, load_secret(settings, config.app.home)).create(
+            TENANT, scopes=Scopes(models=("double-a",)), limits=Limits(rpm=RPM)
+        )
+    finally:
+        keys.close()
+    assert deploy(config, host="127.0.0.1", port=config.ray.port) == session.base_url
+    session.pids |= H._ray_processes()
+    base = f"{session.base_url}/v1"
+    # serve.run returned once the new version runs; no request may reach the old ingress now.
+    assert httpx.get(f"{base}/models", timeout=5).status_code == 401
+
+    seen: list[tuple[int, int]] = []  # (prompt, completion) of every 200, as the client saw them
+    with openai.OpenAI(base_url=base, api_key=token, max_retries=0, timeout=30) as client:
+        minute = int(time.time() // 60)
+        raw = client.chat.completions.with_raw_response.create(
+            model="double-a", messages=[{"role": "user", "content": "hello"}], max_tokens=5
+        )
+        assert raw.headers["x-ratelimit-limit-requests"] == str(RPM)
+        reply = raw.parse()
+        assert reply.usage is not None and reply.usage.completion_tokens == 5
+        seen.append((reply.usage.prompt_tokens, reply.usage.completion_tokens))
+        usage = None
+        for event in client.chat.completions.create(
+            model="double-a",
+            messages=[{"role": "user", "content": "stream it"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        ):
+            usage = event.usage or usage
+        assert usage is not None and usage.completion_tokens == 16
+        seen.append((usage.prompt_tokens, usage.completion_tokens))
+
+        # Another deployed model does not exist for this key: not listed, a 404 (one ledger row).
+        assert [model.id for model in client.models.list()] == ["double-a"]
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="double-b", messages=[{"role": "user", "content": "x"}])
+
+        # Three requests admitted so far (two 200s and the 404): the rpm limit answers 429 soon.
+        limited = None
+        for max_tokens in range(1, 2 * RPM + 1):
+            try:
+                reply = client.chat.completions.create(
+                    model="double-a", messages=[{"role": "user", "content": "again"}], max_tokens=max_tokens
+                )
+            except openai.RateLimitError as exc:
+                limited = exc
+                break
+            assert reply.usage is not None
+            seen.append((reply.usage.prompt_tokens, reply.usage.completion_tokens))
+        assert limited is not None, f"no 429 at rpm {RPM}"
+        assert limited.code == "rate_limit_exceeded"
+        assert int(limited.response.headers["retry-after"]) >= 1
+        if int(time.time() // 60) == minute:  # all in one fixed window: exactly the limit was admitted
+            assert len(seen) + 1 == RPM
+
+    wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
+    with (
+        openai.OpenAI(base_url=base, api_key=wrong, max_retries=0) as stranger,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        stranger.chat.completions.create(model="double-a", messages=[{"role": "user", "content": "x"}])
+
+    assert _tenancy_ledger(database_url, expected=0)[0] == []  # still queued in the ingress replica
+    # The application as it was: Serve stops the tenancy ingress (its ASGI lifespan flushes the ledger).
+    deploy(session.config, host="127.0.0.1", port=session.config.ray.port)
+    session.pids |= H._ray_processes()
+    assert httpx.get(f"{base}/models", timeout=5).status_code == 200
+
+    # One row per admitted request (neither the 401 nor the 429), the tokens the client saw.
+    rows, total = _tenancy_ledger(database_url, expected=len(seen) + 1)
+    assert Counter((p, c) for _, status, p, c in rows if status == 200) == Counter(seen)
+    assert {model for model, status, _, _ in rows if status == 200} == {"double-a"}
+    assert [(status, p, c) for _, status, p, c in rows if status != 200] == [(404, 0, 0)]
+    assert total is not None
+    assert (total.requests, total.streamed, total.errors) == (len(seen) + 1, 1, 1)
+    assert total.prompt_tokens == sum(p for p, _ in seen)
+    assert total.completion_tokens == sum(c for _, c in seen)
 
 
 def test_shutdown_leaves_no_ray_process(session: object) -> None:
