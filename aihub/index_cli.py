@@ -117,11 +117,13 @@ def build(
         embedder_ref=embedder_ref,
     )
     started = time.perf_counter()
+    embedded = {"tokens": 0, "first": 0.0, "last": 0.0}
     with (
         Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
             console=console,
         ) as progress,
@@ -129,9 +131,17 @@ def build(
         tasks: dict[str, TaskID] = {}
 
         def report(stage: str, done: int, total: int) -> None:
+            now = time.perf_counter()
             if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
+                tasks[stage] = progress.add_task(stage, total=total, rate="")
+                if stage == "embedding tokens":
+                    embedded["first"] = now
+            rate = ""
+            if stage == "embedding tokens":
+                embedded["tokens"], embedded["last"] = done, now
+                if now > embedded["first"]:
+                    rate = f"{done / (now - embedded['first']):,.0f} tokens/s"
+            progress.update(tasks[stage], completed=done, total=total, rate=rate)
 
         prior = None
         if previous is not None:
@@ -154,6 +164,16 @@ def build(
         f"pushed [cyan]{target}[/] {artifact.digest}: {counts['documents']} documents, "
         f"{counts['chunks']} chunks, {backend}, in {seconds:.1f} s"
     )
+    method = artifact.spec.get("parameters", {}).get("embedding")
+    if method and embedded["tokens"]:
+        # Time from the start of the build to the last embedded batch (tokenizing included).
+        embed_s = max(embedded["last"] - started, 1e-9)
+        console.print(
+            f"embedded {embedded['tokens']:,} tokens in {embed_s:.1f} s: "
+            f"[bold]{embedded['tokens'] / embed_s:,.0f} tokens/s[/] "
+            f"({method['dtype']}, {method['runtime']}); "
+            f"total {seconds:.1f} s"
+        )
     typer.echo(artifact.pinned_ref)
 
 

@@ -20,7 +20,7 @@ from bench.serving_bench import Comparison, compare
 from core.engine import Engine
 
 bench_app = typer.Typer(
-    help="Benchmarks (serving by default; `retrieval`, `hub`).", invoke_without_command=True
+    help="Benchmarks (serving by default; `retrieval`, `ingest`, `hub`).", invoke_without_command=True
 )
 console = Console()
 
@@ -202,6 +202,26 @@ def retrieval(
 
     setup = retrieval_bench_setup(load_config(config), dataset, index=index, queries=queries)
     run_retrieval_bench(dataset=dataset, console=console, setup=setup)
+
+
+@bench_app.command()
+def ingest(
+    corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl to embed.")] = Path(
+        "../shared/data/scifact/corpus.jsonl"
+    ),
+    sample: Annotated[int, typer.Option(min=8, help="Texts for the side-by-side runs.")] = 1024,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds (rotating order); the best time counts.")] = 1,
+    whole_corpus: Annotated[
+        bool, typer.Option(help="Also embed and index the whole corpus (FAISS, hybrid), timed.")
+    ] = True,
+    json_out: Annotated[Path | None, typer.Option(help="Write all figures as JSON here.")] = None,
+    config: Annotated[Path | None, typer.Option(help="aihub YAML config (retrievers settings).")] = None,
+) -> None:
+    """Bulk embedding tokens/s: sentence-transformers fp32 and bf16 vs aihub's ingestion, same texts."""
+    from bench.ingest_bench import run_ingest_bench
+    from ray_cluster.config import load_config
+
+    run_ingest_bench(corpus, sample, rounds, whole_corpus, load_config(config), console, json_out)
 
 
 @bench_app.command()

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from core.embedder import Embedder
+from core.embedder import BulkEmbedder, Embedder, EmbeddingMethod
 from core.errors import EmbedderMismatchError, InvalidRequestError
 from retrievers import fusion
 from retrievers.bm25_index import Bm25Index
@@ -79,7 +79,34 @@ def check_embedder(spec: Mapping[str, Any], embedder: Embedder | None) -> None:
         )
 
 
+def embedding_method(embedder: Embedder) -> EmbeddingMethod:
+    """How ``embedder``'s bulk vectors are computed (an embedder without a bulk path: fp32, unknown)."""
+    if isinstance(embedder, BulkEmbedder):
+        return embedder.bulk_method
+    return EmbeddingMethod("float32", "unknown")
+
+
+def _method_spec(method: EmbeddingMethod, previous: PreviousVersion | None) -> dict[str, str]:
+    """The recorded method; a version that adds to one built another way records both ("a+b")."""
+    spec = method.as_spec()
+    before = previous.spec.get("parameters", {}).get("embedding") if previous is not None else None
+    if previous is not None and not isinstance(before, Mapping):
+        before = {"dtype": "float32", "runtime": "unknown"}  # built before methods were recorded
+    if isinstance(before, Mapping):
+        for key, value in list(spec.items()):
+            parts = set(str(before.get(key, "unknown")).split("+")) | {value}
+            spec[key] = "+".join(sorted(parts))
+    return spec
+
+
 def _embed(embedder: Embedder, texts: list[str], progress: Progress | None) -> npt.NDArray[np.float32]:
+    if isinstance(embedder, BulkEmbedder):
+        # Progress in tokens ("embedding tokens"), so that callers can show tokens/s.
+        def tokens(done: int, total: int) -> None:
+            if progress:
+                progress("embedding tokens", done, total)
+
+        return embedder.embed_bulk(texts, tokens)
     out = np.zeros((len(texts), embedder.info.dimensions), dtype=np.float32)
     # Longest first over the whole corpus, so every batch pads little and the ETA is honest early.
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
@@ -149,6 +176,7 @@ def build_index(
         files.append(VECTORS_FILE)
         params["embedder_digest"] = embedder.info.digest
         params["embedder_id"] = embedder.info.id
+        params["embedding"] = _method_spec(embedding_method(embedder), previous)
     if backend in ("faiss", "hybrid"):
         assert vectors is not None
         faiss_index = FaissIndex.build(vectors, options.parameters.get("faiss"))

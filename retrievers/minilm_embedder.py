@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from core.embedder import EmbedderInfo, EmbeddingInput, Embeddings
+from core.embedder import EmbedderInfo, EmbeddingInput, EmbeddingMethod, Embeddings, TokenProgress
 from core.errors import EngineError, InvalidRequestError
 from retrievers import onnx_forward
+from retrievers.bulk_precision import BulkPlan, choose_bulk_plan
 from retrievers.micro_batcher import MicroBatcher
 from retrievers.settings import RetrieverSettings
 
@@ -66,6 +67,8 @@ class MiniLMEmbedder:
             id=model_id, dimensions=int(dimensions or 0), max_input_tokens=self._max_tokens, digest=digest
         )
         self._onnx = self._open_onnx(folder, digest)
+        self._bulk_plan: BulkPlan = choose_bulk_plan(self.settings.bulk_dtype)
+        self._bulk_transformer: Any = None  # the model's transformer in the bulk dtype, made on first use
         self._batcher: MicroBatcher[TokenIds, npt.NDArray[np.float32]] = MicroBatcher(
             self._forward_rows,
             max_items=self.settings.max_batch_size,
@@ -187,6 +190,74 @@ class MiniLMEmbedder:
         for start in range(0, len(order), size):
             chunk = order[start : start + size]
             out[chunk] = self._forward([rows[i] for i in chunk])
+        return out
+
+    # --- bulk (ingestion): the BulkEmbedder protocol ------------------------------------------------
+
+    @property
+    def bulk_method(self) -> EmbeddingMethod:
+        plan = self._bulk_plan
+        if plan.device == "cpu" and plan.dtype == "float32":
+            # The fp32 bulk path is embed_ids: ONNX Runtime for short batches, PyTorch for long ones.
+            return EmbeddingMethod("float32", "onnxruntime+torch-cpu" if self._onnx else "torch-cpu")
+        return EmbeddingMethod(plan.dtype, plan.runtime)
+
+    def _bulk_module(self) -> Any:
+        if self._bulk_transformer is None:
+            import copy
+
+            import torch
+
+            dtype = torch.bfloat16 if self._bulk_plan.dtype == "bfloat16" else torch.float32
+            module = copy.deepcopy(self._model[0]).to(device=self._bulk_plan.device, dtype=dtype)
+            self._bulk_transformer = module.eval()
+        return self._bulk_transformer
+
+    def _bulk_forward(self, rows: Sequence[TokenIds]) -> npt.NDArray[np.float32]:
+        """The transformer in the bulk dtype; pooling and normalization in fp32."""
+        import torch
+
+        transformer = self._bulk_module()
+        device = self._bulk_plan.device
+        features: dict[str, Any] = {
+            name: torch.from_numpy(value).to(device) for name, value in self._feed(rows).items()
+        }
+        with torch.inference_mode():
+            out = transformer(features)
+            out["token_embeddings"] = out["token_embeddings"].float()
+            for module in list(self._model)[1:]:  # pooling (and Normalize): no weights
+                out = module(out)
+            vectors = out["sentence_embedding"].float().cpu().numpy()
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def embed_bulk(
+        self, texts: Sequence[str], progress: TokenProgress | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Ingestion: length-bucketed batches (sorted by tokens, cut by padded tokens), original order.
+
+        Runs in the bulk dtype (``RetrieverSettings.bulk_dtype``); vectors are float32, unit norm.
+        """
+        out = np.zeros((len(texts), self._info.dimensions), dtype=np.float32)
+        if not texts:
+            return out
+        rows = self.tokenize(texts)
+        total = sum(len(r) for r in rows)
+        fp32_cpu = self._bulk_plan.device == "cpu" and self._bulk_plan.dtype == "float32"
+        forward = self._forward if fp32_cpu else self._bulk_forward
+        # Longest first: the first batches are the slowest, so the rate shown early is honest.
+        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+        budget = self.settings.bulk_batch_tokens
+        done = start = 0
+        while start < len(order):
+            width = len(rows[order[start]])
+            size = self.settings.ingest_batch_size if fp32_cpu else max(1, budget // max(width, 1))
+            chunk = order[start : start + size]
+            out[chunk] = forward([rows[i] for i in chunk])
+            done += sum(len(rows[i]) for i in chunk)
+            start += len(chunk)
+            if progress:
+                progress(done, total)
         return out
 
     # --- the Embedder protocol --------------------------------------------------------------------

@@ -30,7 +30,12 @@ class RetrieverSettings(BaseSettings):
     max_batch_tokens: int = Field(default=4096, gt=0)
     # Tokens of all inputs of one embed() call (OpenAI's limit is 300,000); more is refused (400, "input").
     max_request_tokens: int = Field(default=300_000, gt=0)
-    ingest_batch_size: int = Field(default=32, gt=0)  # inputs per forward (bulk embedding)
+    ingest_batch_size: int = Field(default=32, gt=0)  # inputs per forward (bulk embedding, fp32 path)
+    # Bulk embedding (index builds): "auto" runs bf16 where the CPU has AMX-BF16 or AVX512-BF16 (and on
+    # CUDA), fp32 elsewhere; "bf16" / "fp32" force it. Queries always run in fp32 (ONNX Runtime).
+    bulk_dtype: Literal["auto", "bf16", "fp32"] = "auto"
+    # Bulk batches are cut by padded tokens (inputs x the longest, after sorting by length).
+    bulk_batch_tokens: int = Field(default=8192, gt=0)
     # Where backends that need a writable copy (Qdrant local mode) keep it, one folder per index digest.
     work_dir: Path = Field(default_factory=lambda: Path.home() / ".aihub" / "cache" / "retrievers")
     qdrant_url: str | None = None  # a Qdrant server; local mode (on-disk, in process) when unset

@@ -45,17 +45,29 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"root": root, "docs": docs, "more": more, "config": config}
 
 
-def run(*args: str) -> str:
+def run(*args: str, log: list[str] | None = None) -> str:
     result = CliRunner().invoke(index_app, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    if log is not None:
+        log.append(result.stderr)
     return result.stdout
 
 
 def test_build_add_version_and_serve_through_the_provider(workspace, embedder: MiniLMEmbedder):
     cfg = str(workspace["config"])
+    log: list[str] = []
     first = run(
-        "build", str(workspace["docs"]), "--name", "indexes/notes", "--backend", "hybrid", "--config", cfg
+        "build",
+        str(workspace["docs"]),
+        "--name",
+        "indexes/notes",
+        "--backend",
+        "hybrid",
+        "--config",
+        cfg,
+        log=log,
     )
+    assert "tokens/s" in log[0] and "embedded" in log[0], log  # time and throughput at the end
     first_ref = first.strip().splitlines()[-1]
     assert first_ref.startswith("indexes/notes@sha256:")
     second = run(
@@ -68,6 +80,7 @@ def test_build_add_version_and_serve_through_the_provider(workspace, embedder: M
     latest = store.resolve("indexes/notes:latest")
     assert latest.pinned_ref == second_ref
     assert latest.spec["counts"] == {"documents": 3, "chunks": 3}
+    assert set(latest.spec["parameters"]["embedding"]) == {"dtype", "runtime"}
     assert latest.spec["embedder"].startswith("models/all-minilm-l6-v2@sha256:")
     model = store.resolve("models/all-minilm-l6-v2:latest")
     served = MiniLMEmbedder(
