@@ -34,6 +34,9 @@ class LimiterState:
     clock: Callable[[], float]  # wall clock: windows and slot expiry are compared across processes
     process: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Held across a lease fetch or a debt charge, database round trip included: a lease computed while a
+    # charge is in flight would cover the same debt again (charged twice, credited twice locally).
+    ledger_lock: threading.Lock = field(default_factory=threading.Lock)
     leased: dict[tuple[str, str], Leased] = field(default_factory=dict)
     slots: dict[str, Slots] = field(default_factory=dict)
     plans: dict[str, tuple[object, object, str, Plan]] = field(default_factory=dict)
@@ -112,24 +115,25 @@ class Flusher:
         well (its shortfall counts the debt), which over-reserves for a moment but never lets another
         process lease room that was already spent."""
         state = self._state
-        with state.lock:
-            debts = [(c, c.key(), -c.balance) for c in state.leased.values() if c.balance < 0]
-        if not debts:
-            return
-        try:
-            state.store.charge([(key, debt) for _, key, debt in debts])
-        except DatabaseError as exc:
+        with state.ledger_lock:
             with state.lock:
-                state.failed(exc)
-                state.dirty = True
-            return
-        with state.lock:
-            # Charged: the counter holds the debt now. Every change adds to both sides alike, so this
-            # holds whatever leases and finishes happened in between (unless the window ended).
-            for counter, key, debt in debts:
-                if counter.window_start == key.window_start:
-                    counter.balance += debt
-                    counter.used += debt
+                debts = [(c, c.key(), -c.balance) for c in state.leased.values() if c.balance < 0]
+            if not debts:
+                return
+            try:
+                state.store.charge([(key, debt) for _, key, debt in debts])
+            except DatabaseError as exc:
+                with state.lock:
+                    state.failed(exc)
+                    state.dirty = True
+                return
+            with state.lock:
+                # Charged: the counter holds the debt now. Finishes in between add to the balance alone,
+                # and no lease ran meanwhile (ledger_lock), so crediting the debt back is exact.
+                for counter, key, debt in debts:
+                    if counter.window_start == key.window_start:
+                        counter.balance += debt
+                        counter.used += debt
 
     def _release_slots(self) -> None:
         """Slots unused for a whole tick go back; those used within it stay (no churn under load)."""

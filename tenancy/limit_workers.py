@@ -17,18 +17,19 @@ from tenancy.limit_flusher import LimiterState
 def lease(state: LimiterState, counter: Leased) -> None:
     """Takes a lease for ``counter``'s window; every admit waiting on this fetch shares it."""
     try:
-        with state.lock:
-            key, limit = counter.key(), counter.limit
-            # Enough for every waiting admit (and any debt), and a block beyond.
-            shortfall = counter.reserve() * max(1, counter.waiting) - counter.balance
-            amount = min(limit, max(0, shortfall) + counter.block)
-        granted, used = state.store.lease(key, amount, limit)
-        with state.lock:
-            if counter.window_start == key.window_start:  # else the window ended meanwhile
-                counter.balance += granted
-                counter.used = used
-                # Less than asked: the shared counter is full; the window refuses locally from now on.
-                counter.exhausted = granted < amount
+        with state.ledger_lock:  # not beside a debt charge: the debt would be covered twice
+            with state.lock:
+                key, limit = counter.key(), counter.limit
+                # Enough for every waiting admit (and any debt), and a block beyond.
+                shortfall = counter.reserve() * max(1, counter.waiting) - counter.balance
+                amount = min(limit, max(0, shortfall) + counter.block)
+            granted, used = state.store.lease(key, amount, limit)
+            with state.lock:
+                if counter.window_start == key.window_start:  # else the window ended meanwhile
+                    counter.balance += granted
+                    counter.used = used
+                    # Less than asked: the shared counter is full; the window refuses locally from now on.
+                    counter.exhausted = granted < amount
     except DatabaseError as exc:
         with state.lock:
             state.failed(exc)
