@@ -9,7 +9,6 @@ import base64
 import json
 import logging
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from core.errors import ArtifactNotFoundError, AuthenticationError, InvalidRefer
 from core.refs import ArtifactRef
 from hub.digests import BUFFER_SIZE, digest_bytes, hex_of
 from hub.media_types import OCI_INDEX, OCI_MANIFEST
+from hub.registry_body import ChunkReader, read_capped, read_json_capped
 
 logger = logging.getLogger(__name__)
 
@@ -65,22 +65,6 @@ def docker_config_auth(config_path: Path, host: str) -> tuple[str, str] | None:
             user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
             return user, password
     return None
-
-
-class _ChunkReader:
-    """A response body as a ``readinto`` source for hashing while writing."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readinto(self, buffer: memoryview) -> int:
-        if not self._pending:
-            self._pending = next(self._chunks, b"")
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
 
 
 class RegistryClient:
@@ -183,11 +167,14 @@ class RegistryClient:
 
     def get_manifest(self, repository: str, ref: str) -> tuple[bytes, str]:
         """(bytes, digest); a digest reference is checked against the bytes received."""
-        response = self._request("GET", self._url(repository, "manifests", ref), headers={"Accept": _ACCEPT})
+        response = self._request(
+            "GET", self._url(repository, "manifests", ref), headers={"Accept": _ACCEPT}, stream=True
+        )
         if response.status_code == 404:
+            response.close()
             raise ArtifactNotFoundError(f"{repository}:{ref} not found on registry {self.host}")
         self._check(response, f"get manifest {repository}:{ref}")
-        data = response.content
+        data = read_capped(response, f"registry {self.host}: manifest {repository}:{ref}")
         digest = digest_bytes(data)
         if ref.startswith("sha256:") and digest != ref:
             raise RegistryError(f"registry {self.host} served manifest {ref} with wrong content ({digest})")
@@ -209,11 +196,13 @@ class RegistryClient:
         found: list[str] = []
         next_url: str | None = url
         while next_url:
-            response = self._request("GET", next_url)
+            response = self._request("GET", next_url, stream=True)
             if response.status_code == 404:
+                response.close()
                 return found
             self._check(response, what)
-            found.extend(response.json().get(key) or [])
+            page = read_json_capped(response, f"registry {self.host}: {what}")
+            found.extend(page.get(key) or [])
             link = response.links.get("next", {}).get("url")
             next_url = f"{self.scheme}://{self.host}{link}" if link and link.startswith("/") else link
         return found
@@ -244,21 +233,23 @@ class RegistryClient:
             raise RegistryError(f"registry {self.host}: upload of blob {digest} failed: {exc}") from None
         self._check(response, f"upload blob {digest}")
 
-    def blob_reader(self, repository: str, digest: str) -> tuple[_ChunkReader, requests.Response]:
+    def blob_reader(self, repository: str, digest: str) -> tuple[ChunkReader, requests.Response]:
         response = self._request("GET", self._url(repository, "blobs", digest), stream=True)
         if response.status_code == 404:
             raise ArtifactNotFoundError(f"blob {digest} not found in {repository} on registry {self.host}")
         self._check(response, f"get blob {digest}")
-        return _ChunkReader(response.iter_content(BUFFER_SIZE)), response
+        return ChunkReader(response.iter_content(BUFFER_SIZE)), response
 
     # --- referrers -------------------------------------------------------------------------------
 
     def referrers(self, repository: str, subject: str) -> list[dict[str, Any]]:
         response = self._request(
-            "GET", self._url(repository, "referrers", subject), headers={"Accept": OCI_INDEX}
+            "GET", self._url(repository, "referrers", subject), headers={"Accept": OCI_INDEX}, stream=True
         )
         if response.status_code == 200:
-            return list(response.json().get("manifests") or [])
+            index = read_json_capped(response, f"registry {self.host}: referrers of {subject}")
+            return list(index.get("manifests") or [])
+        response.close()
         try:  # the tag-schema fallback
             data, _ = self.get_manifest(repository, fallback_tag(subject))
         except ArtifactNotFoundError:
@@ -268,8 +259,9 @@ class RegistryClient:
     def add_referrer(self, repository: str, subject: str, descriptor: dict[str, Any]) -> None:
         """Keep the fallback index at tag ``sha256-<hex>`` listing ``descriptor`` (no duplicates)."""
         probe = self._request(
-            "GET", self._url(repository, "referrers", subject), headers={"Accept": OCI_INDEX}
+            "GET", self._url(repository, "referrers", subject), headers={"Accept": OCI_INDEX}, stream=True
         )
+        probe.close()
         if probe.status_code == 200:
             return  # the registry maintains referrers itself from the manifest's subject
         try:
@@ -287,7 +279,10 @@ class RegistryClient:
         if response.status_code in (401, 403):
             raise AuthenticationError(f"registry {self.host} denied {what} (HTTP {response.status_code})")
         if response.status_code >= 300:
-            detail = response.text[:200].replace("\n", " ")
+            # The first bytes only: an error body is the registry's to size, not ours to read whole.
+            head = next(response.iter_content(200), b"")
+            response.close()
+            detail = head[:200].decode("utf-8", "replace").replace("\n", " ")
             raise RegistryError(f"registry {self.host}: {what} failed: HTTP {response.status_code} {detail}")
 
 

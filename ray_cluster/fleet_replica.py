@@ -57,10 +57,17 @@ def node_address() -> str:
 def free_port(host: str) -> int:
     """A port free on ``host`` now. The server binds it a moment later; a clash makes it exit, and the
     replica with it (its step ends and nothing is announced), which is rare enough not to retry."""
-    with socket.socket() as sock:
-        sock.bind((host if host not in WILDCARD_HOSTS else "0.0.0.0", 0))
+    address = "0.0.0.0" if host in ("0.0.0.0", "") else host
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.bind((address, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def base_url(host: str, port: int) -> str:
+    """The replica's OpenAI base URL; an IPv6 address goes in brackets (RFC 3986)."""
+    return f"http://[{host}]:{port}/v1" if ":" in host else f"http://{host}:{port}/v1"
 
 
 def expand(command: Sequence[str], host: str, port: int) -> list[str]:
@@ -212,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         expand(command, host, port),
         args.members,
         name,
-        f"http://{advertise}:{port}/v1",
+        base_url(advertise, port),
         args.upstream_model or args.model_id,
         args.ready_timeout,
     )

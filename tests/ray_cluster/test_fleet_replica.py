@@ -19,7 +19,7 @@ import yaml
 
 from core.errors import InvalidSpecError
 from ray_cluster.fleet import fleet_config, member_files, wait_members, write_fleet_config
-from ray_cluster.fleet_replica import exit_status, expand, write_member
+from ray_cluster.fleet_replica import base_url, exit_status, expand, free_port, write_member
 from tests.ray_cluster.slurm_cluster import processes_mentioning
 
 WAIT_S = 30.0
@@ -259,3 +259,10 @@ def test_wait_members_counts_visible_files_and_gives_up_when_every_replica_exite
     started = time.monotonic()
     assert not wait_members(tmp_path, 2, timeout_s=30, pids=[gone.pid])
     assert time.monotonic() - started < 5
+
+
+def test_ipv6_replicas_get_a_bracketed_url_and_a_port_of_their_family() -> None:
+    assert base_url("10.0.0.7", 8001) == "http://10.0.0.7:8001/v1"
+    assert base_url("fd00::7", 8001) == "http://[fd00::7]:8001/v1"
+    for host in ("127.0.0.1", "::1", "0.0.0.0", "::"):
+        assert 0 < free_port(host) < 65536
