@@ -253,7 +253,7 @@ class BatchScheduler:
             self.stats.batched_steps += 1
         greedy = torch.argmax(logits, dim=-1).tolist()
         tokens = [
-            greedy[row] if seq.sampler.greedy else seq.sampler.sample(logits[row])
+            greedy[row] if seq.sampler.plain_greedy else seq.sampler.sample(logits[row])
             for row, seq in enumerate(self._rows)
         ]
         self._batch.last_tokens = torch.tensor(tokens, dtype=torch.long)

@@ -45,6 +45,7 @@ class TransformersEngine:
         self._created = int(time.time())
         self._context_length = self._settings.max_context_length or self._read_context_length()
         self._tokenizer: Any = None
+        self._vocab_size: int | None = None
         self._scheduler: BatchScheduler | None = None
         self._eos: frozenset[int] = frozenset()
         self._start_lock = asyncio.Lock()
@@ -135,6 +136,7 @@ class TransformersEngine:
         if tokenizer.eos_token_id is not None:
             eos.add(int(tokenizer.eos_token_id))
         self._tokenizer = tokenizer
+        self._vocab_size = int(model.get_output_embeddings().weight.shape[0])
         self._eos = frozenset(eos)
         limit = int(getattr(model.config, "max_position_embeddings", 0) or 0)
         self._context_length = (
@@ -192,7 +194,7 @@ class TransformersEngine:
         sequence = Sequence(
             prompt_ids=prompt_ids,
             max_new_tokens=max_new,
-            sampler=TokenSampler(request.params),
+            sampler=TokenSampler(request.params, self._vocab_size),
             detokenizer=IncrementalDetokenizer(self._tokenizer, prompt_ids),
             stopper=StopMatcher(request.params.stop),
             emit=asyncio_emitter(asyncio.get_running_loop(), events),

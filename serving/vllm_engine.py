@@ -63,6 +63,9 @@ def sampling_kwargs(params: SamplingParams, max_tokens: int) -> dict[str, Any]:
         "seed": params.seed,
         "stop": list(params.stop),
         "max_tokens": max_tokens,
+        "presence_penalty": params.presence_penalty,
+        "frequency_penalty": params.frequency_penalty,
+        "logit_bias": dict(params.logit_bias) or None,
     }
 
 
@@ -276,7 +279,8 @@ class VllmEngine:
         except EngineDeadError as exc:
             raise EngineUnavailableError(f"the vLLM engine of {self._model_id} died") from exc
         except VLLMClientError as exc:
-            raise InvalidRequestError(f"vLLM refused the request: {exc}") from exc
+            param = getattr(exc, "parameter", None)  # VLLMValidationError names the field
+            raise InvalidRequestError(f"vLLM refused the request: {exc}", param=param) from exc
         except Exception as exc:  # vLLM's own failures, mapped at this edge
             raise EngineError(f"vLLM failed on request {request.request_id}") from exc
         finally:

@@ -43,8 +43,11 @@ class SamplingFields(StrictWireModel):
     n: int | None = Field(default=None, ge=1, le=128)
     stream: bool | None = None
     stream_options: StreamOptions | None = None
-    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)  # accepted, not applied
-    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)  # accepted, not applied
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    # Token id (as a JSON object key) -> bias in [-100, 100]; ids beyond the vocabulary are the
+    # engine's 400 (only it knows the vocabulary).
+    logit_bias: dict[str, float] | None = Field(default=None, max_length=1024)
     user: str | None = None
     aihub: dict[str, Any] | None = None  # aihub extension: options for pipelines and agents
 
@@ -83,6 +86,19 @@ class SamplingFields(StrictWireModel):
             )
         if self.n not in (None, 1):
             raise InvalidRequestError("Only n=1 is supported.", param="n", code="unsupported_value")
+        for token, bias in (self.logit_bias or {}).items():
+            if not token.isascii() or not token.isdigit() or len(token) > 9:
+                raise InvalidRequestError(
+                    f"logit_bias keys must be token ids; {token[:40]!r} is not.",
+                    param="logit_bias",
+                    code="invalid_value",
+                )
+            if not -100.0 <= bias <= 100.0:
+                raise InvalidRequestError(
+                    f"logit_bias values must be in [-100, 100]; token {token} has {bias}.",
+                    param="logit_bias",
+                    code="invalid_value",
+                )
         if isinstance(self.stop, list) and len(self.stop) > 4:
             raise InvalidRequestError(
                 "'stop' may hold at most 4 sequences.", param="stop", code="invalid_value"
@@ -105,6 +121,9 @@ class SamplingFields(StrictWireModel):
             top_p=1.0 if self.top_p is None else self.top_p,
             seed=self.seed,
             stop=tuple(s for s in stop if s),
+            presence_penalty=self.presence_penalty or 0.0,
+            frequency_penalty=self.frequency_penalty or 0.0,
+            logit_bias=tuple(sorted((int(k), float(v)) for k, v in (self.logit_bias or {}).items())),
         )
 
 

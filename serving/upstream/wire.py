@@ -61,6 +61,12 @@ def request_body(request: GenerationRequest, model: str, *, stream: bool) -> byt
         body["seed"] = params.seed
     if params.stop:
         body["stop"] = list(params.stop)
+    if params.presence_penalty:
+        body["presence_penalty"] = params.presence_penalty
+    if params.frequency_penalty:
+        body["frequency_penalty"] = params.frequency_penalty
+    if params.logit_bias:
+        body["logit_bias"] = {str(token): bias for token, bias in params.logit_bias}
     if request.messages is not None:
         body["messages"] = [_message_wire(m) for m in request.messages]
         if request.tools:

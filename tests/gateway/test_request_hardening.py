@@ -123,3 +123,21 @@ def test_json_nested_too_deep_says_so(client) -> None:
     assert "nested too deep" not in shallow.json()["error"]["message"]
     broken = client.post(CHAT, content=b'{"model": ', headers={"content-type": "application/json"})
     assert "nested too deep" not in _refused(broken, None)["message"]
+
+
+def test_penalties_and_logit_bias_reach_the_engine(client, engine) -> None:
+    body = _body(presence_penalty=0.5, frequency_penalty=-1, logit_bias={"1000": 100, "7": -2.5})
+    assert client.post(CHAT, json=body).status_code == 200
+    params = engine.requests[-1].params
+    assert (params.presence_penalty, params.frequency_penalty) == (0.5, -1.0)
+    assert params.logit_bias == ((7, -2.5), (1000, 100.0))
+
+
+@pytest.mark.parametrize(
+    "logit_bias",
+    [{"abc": 1}, {"-5": 1}, {"1.5": 1}, {"12": 101}, {"12": -100.5}, {"12": "5"}, {"١٢": 1}],
+)
+def test_malformed_logit_bias_is_a_400(client, logit_bias) -> None:
+    response = client.post(CHAT, json=_body(logit_bias=logit_bias))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] in ("logit_bias", *(f"logit_bias.{key}" for key in logit_bias))

@@ -117,6 +117,36 @@ async def test_concurrent_requests_each_get_their_own_answer(engine: Engine) -> 
     assert all(chunks[-1].finish_reason is not None for _, chunks in together)
 
 
+async def test_logit_bias_forces_a_token_and_refuses_ids_beyond_the_vocabulary(engine: Engine) -> None:
+    biased, chunks = await run(
+        engine, completion("The capital of France is", temperature=0, max_tokens=6, logit_bias=((1000, 100.0),))
+    )
+    piece = biased[: len(biased) // 6]
+    assert piece and biased == piece * 6, biased  # token 1000, six times
+    assert chunks[-1].completion_tokens == 6
+    banned, _ = await run(
+        engine, completion("The capital of France is", temperature=0, max_tokens=6, logit_bias=((1000, -100.0),))
+    )
+    assert piece not in banned
+    with pytest.raises(InvalidRequestError) as refused:
+        await run(engine, completion("Hi", temperature=0, max_tokens=2, logit_bias=((10_000_000, 5.0),)))
+    assert refused.value.param == "logit_bias"
+
+
+async def test_frequency_and_presence_penalties_cut_repetition(engine: Engine) -> None:
+    prompt = "The numbers from one to one hundred: one, two,"
+    plain, _ = await run(engine, completion(prompt, temperature=0, max_tokens=24))
+    assert plain.count(",") >= 6, plain
+    penalised, _ = await run(engine, completion(prompt, temperature=0, max_tokens=24, frequency_penalty=2.0))
+    assert penalised.count(",") < plain.count(","), penalised
+    # Presence subtracts 2 once from each token already generated: a loop the prompt sets up breaks.
+    loop = "one, two, one, two, one, two, one, two,"
+    looping, _ = await run(engine, completion(loop, temperature=0, max_tokens=16))
+    assert {word.strip() for word in looping.split(",") if word.strip()} == {"one", "two"}, looping
+    broken, _ = await run(engine, completion(loop, temperature=0, max_tokens=16, presence_penalty=2.0))
+    assert "three" in broken, broken
+
+
 async def test_closing_the_stream_cancels_and_frees_the_slot(engine: Engine) -> None:
     await wait_until(lambda: active(engine) == 0)
     stream = engine.generate(completion("Once upon a time", temperature=0, max_tokens=500))

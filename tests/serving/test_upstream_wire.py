@@ -120,3 +120,10 @@ def test_a_reply_that_is_not_a_completion_is_a_bad_gateway() -> None:
         chat=True,
     )
     assert chunk.text == "" and chunk.tool_calls == (ToolCall("c", "f", "{}"),) and chunk.prompt_tokens == 3
+
+
+def test_penalties_and_logit_bias_are_passed_on() -> None:
+    params = SamplingParams(presence_penalty=0.5, frequency_penalty=1.0, logit_bias=((42, -100.0),))
+    body = orjson.loads(wire.request_body(GenerationRequest("r", params, prompt="hi"), "m", stream=False))
+    assert body["presence_penalty"] == 0.5 and body["frequency_penalty"] == 1.0
+    assert body["logit_bias"] == {"42": -100.0}
