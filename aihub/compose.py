@@ -12,6 +12,7 @@ from core.embedder import Embedder
 from core.engine import Engine, EngineDirectory, HealthReporting, ReplicaPool
 from core.errors import InvalidSpecError
 from core.model_config import ModelConfig
+from core.responses import ResponseStore
 from core.store import ArtifactStore
 from gateway.services import GatewayServices
 from hub.store import LocalStore
@@ -91,6 +92,13 @@ def build_services(settings: AihubConfig, store: ArtifactStore) -> GatewayServic
             static_keys=settings.gateway.api_keys,
             admin_keys=settings.gateway.admin_keys,
         )
+    files, vector_stores = None, None
+    if isinstance(store, LocalStore):
+        from aihub.file_services import build_file_services, gateway_database
+
+        database = tenancy.database if tenancy and tenancy.database else gateway_database(settings)
+        files, vector_stores = build_file_services(settings, store, embedders, default_embedder, database)
+        indexes.vector_stores = vector_stores  # vs_… ids resolve to the store's current index
     return GatewayServices(
         engines=engines,
         embedders=embedders,
@@ -105,7 +113,17 @@ def build_services(settings: AihubConfig, store: ArtifactStore) -> GatewayServic
         key_manager=tenancy.key_manager if tenancy else None,
         usage_reader=tenancy.usage_reader if tenancy else None,
         limiter=tenancy.limiter if tenancy else None,
+        responses=tenancy.responses if tenancy else _response_store(settings),
+        files=files,
+        vector_stores=vector_stores,
     )
+
+
+def _response_store(settings: AihubConfig) -> ResponseStore:
+    """Stored /v1/responses without tenancy: the gateway's SQLite file, <home>/gateway.db."""
+    from tenancy.response_store import open_response_store
+
+    return open_response_store(settings.app.home, settings.tenancy.response_row_max_bytes)
 
 
 def build_embedded_app(settings: AihubConfig, console: Console | None = None) -> FastAPI:

@@ -229,9 +229,13 @@ def verify(
 @clean_errors
 def gc(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Remove blobs no tagged artifact (or what it references or has attached) needs."""
+    from aihub.file_services import uploaded_blobs
     from hub.gc import collect
+    from ray_cluster.config import load_config
 
-    report = collect(_store(ctx))
+    # Uploaded files (/v1/files) are blobs no artifact references: the gateway database keeps them.
+    keep = uploaded_blobs(load_config(None, {"app": {"home": ctx.obj.home}}))
+    report = collect(_store(ctx), keep)
     if as_json:
         _print_json(vars(report))
     else:

@@ -79,9 +79,17 @@ def build(
     dense_weight: Annotated[float, typer.Option(help="Weighted fusion: the dense share.")] = 0.5,
     k1: Annotated[float, typer.Option(help="BM25 k1.")] = 0.9,
     b: Annotated[float, typer.Option(help="BM25 b.")] = 0.4,
+    resume: Annotated[
+        bool,
+        typer.Option(help="Reuse the embedding batches an interrupted build of the same input finished."),
+    ] = True,
     config: ConfigOption = None,
 ) -> None:
-    """Ingest documents and push an `index` artifact (building with an existing name adds a version)."""
+    """Ingest documents and push an `index` artifact (building with an existing name adds a version).
+
+    Embedding batches are saved as they finish: a build stopped by Ctrl-C or a kill, run again with the
+    same sources and options, embeds only what is left. The index is pushed and tagged only when whole.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
     from aihub.compose import open_store
@@ -117,7 +125,7 @@ def build(
         embedder_ref=embedder_ref,
     )
     started = time.perf_counter()
-    embedded = {"tokens": 0, "first": 0.0, "last": 0.0}
+    embedded = {"tokens": 0, "first": 0.0, "last": 0.0, "base": 0, "resumed": 0}
     with (
         Progress(
             TextColumn("{task.description}"),
@@ -135,12 +143,16 @@ def build(
             if stage not in tasks:
                 tasks[stage] = progress.add_task(stage, total=total, rate="")
                 if stage == "embedding tokens":
+                    # The rate counts what this run embeds: not the tokens of reused batches.
                     embedded["first"] = now
+                    embedded["base"] = done if embedded["resumed"] else 0
             rate = ""
+            if stage == "resumed batches":
+                embedded["resumed"] = done
             if stage == "embedding tokens":
                 embedded["tokens"], embedded["last"] = done, now
                 if now > embedded["first"]:
-                    rate = f"{done / (now - embedded['first']):,.0f} tokens/s"
+                    rate = f"{(done - embedded['base']) / (now - embedded['first']):,.0f} tokens/s"
             progress.update(tasks[stage], completed=done, total=total, rate=rate)
 
         prior = None
@@ -157,6 +169,7 @@ def build(
             previous=prior,
             progress=report,
             tags=(target.tag or "latest",),
+            resume_dir=settings.retrievers.work_dir / "ingest" if resume else None,
         )
     seconds = time.perf_counter() - started
     counts = artifact.spec["counts"]
@@ -165,12 +178,18 @@ def build(
         f"{counts['chunks']} chunks, {backend}, in {seconds:.1f} s"
     )
     method = artifact.spec.get("parameters", {}).get("embedding")
+    if embedded["resumed"]:
+        console.print(
+            f"resumed: reused {embedded['resumed']} finished embedding batches "
+            f"({embedded['base']:,} tokens) of an interrupted build"
+        )
     if method and embedded["tokens"]:
         # Time from the start of the build to the last embedded batch (tokenizing included).
         embed_s = max(embedded["last"] - started, 1e-9)
+        fresh = embedded["tokens"] - embedded["base"]
         console.print(
-            f"embedded {embedded['tokens']:,} tokens in {embed_s:.1f} s: "
-            f"[bold]{embedded['tokens'] / embed_s:,.0f} tokens/s[/] "
+            f"embedded {fresh:,} tokens in {embed_s:.1f} s: "
+            f"[bold]{fresh / embed_s:,.0f} tokens/s[/] "
             f"({method['dtype']}, {method['runtime']}); "
             f"total {seconds:.1f} s"
         )

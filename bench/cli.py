@@ -225,6 +225,23 @@ def ingest(
 
 
 @bench_app.command()
+def files(
+    corpus: Annotated[
+        Path, typer.Option(help="BEIR corpus.jsonl: its first records become the files.")
+    ] = Path("../shared/data/scifact/corpus.jsonl"),
+    count: Annotated[int, typer.Option(min=1, help="Files to upload into one vector store.")] = 200,
+    rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds; the best of each side counts.")] = 3,
+    json_out: Annotated[Path | None, typer.Option(help="Write the figures as JSON here.")] = None,
+) -> None:
+    """Files uploaded into a vector store over the API vs `aihub index build` on the same files."""
+    from bench.files_bench import run_files_bench
+
+    figures = run_files_bench(corpus, count, console, rounds=rounds)
+    if json_out is not None:
+        json_out.write_text(json.dumps(figures, indent=2))
+
+
+@bench_app.command()
 def hub(
     folder: Annotated[
         Path | None, typer.Option(help="Model folder to push/pull (default: 500 MB random).")
@@ -250,6 +267,22 @@ def pipeline(
     from ray_cluster.config import load_config
 
     run_pipeline_bench(load_config(config), index, dataset, requests, console)
+
+
+@bench_app.command()
+def responses(
+    dataset: Annotated[Path, typer.Option(help="BEIR folder (corpus and queries).")] = Path(
+        "../shared/data/scifact"
+    ),
+    documents: Annotated[int, typer.Option(help="SciFact documents in the index (built once).")] = 1000,
+    requests: Annotated[int, typer.Option(help="Requests of each kind.")] = 200,
+    config: Annotated[Path | None, typer.Option(help="aihub config (home).")] = None,
+) -> None:
+    """/v1/responses with file_search vs the same rag/ pipeline call: both p50s and the difference."""
+    from bench.responses_bench import run_responses_bench
+    from ray_cluster.config import load_config
+
+    run_responses_bench(load_config(config), dataset, documents, requests, console)
 
 
 @bench_app.command()
@@ -310,6 +343,18 @@ def prefill(
     from bench.prefill_bench import parse_budgets, run_prefill_bench
 
     run_prefill_bench(parse_budgets(budgets), shorts, long_clients, console)
+
+
+@bench_app.command("console")
+def console_pages(
+    artifacts: Annotated[int, typer.Option(min=10, help="Prompt artifacts in the hub.")] = 1000,
+    runs: Annotated[int, typer.Option(min=3, help="Loads per page, each in a fresh browser context.")] = 10,
+    work_dir: Annotated[Path | None, typer.Option(help="Where the hub is built.")] = None,
+) -> None:
+    """Web console page loads in Debian's chromium on a hub of many artifacts (target: ≤ 300 ms)."""
+    from bench.console_bench import run_console_bench
+
+    run_console_bench(artifacts, runs, console, work_dir)
 
 
 def _mount_commands() -> None:

@@ -68,6 +68,14 @@ def measure(
     return [Measurement(label, detail, best[label], tokens) for label, detail, _ in runners]
 
 
+def load_average(path: Path = Path("/proc/loadavg")) -> str:
+    """The 1/5/15-minute load averages (the machine may be shared: figures are read beside them)."""
+    try:
+        return " ".join(path.read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def ratios(measurements: Sequence[Measurement]) -> dict[str, float]:
     """aihub's tokens/s over each sentence-transformers figure and over the faster of them."""
     by = {m.label: m.tokens_per_s for m in measurements}
@@ -162,9 +170,11 @@ def run_ingest_bench(
         st16 = copy.deepcopy(st32).to(torch.bfloat16)
         tokens = sum(len(ids) for ids in aihub.tokenize(texts))
         method = aihub.bulk_method
+        load_before = load_average()
         console.print(
             f"{len(texts)} texts of {corpus}, {tokens:,} tokens (256 a text at most); "
-            f"{torch.get_num_threads()} torch threads; aihub bulk path: {method.dtype}, {method.runtime}"
+            f"{torch.get_num_threads()} torch threads; aihub bulk path: {method.dtype}, {method.runtime}; "
+            f"load average {load_before}"
         )
         batch = settings.retrievers.ingest_batch_size
         runners: list[tuple[str, str, Runner]] = [
@@ -180,7 +190,9 @@ def run_ingest_bench(
         builds = _corpus_builds(corpus, aihub, ("faiss", "hybrid")) if whole_corpus else {}
     finally:
         aihub.close()
+    load_after = load_average()
     render(measurements, builds, console)
+    console.print(f"load average before / after: {load_before} / {load_after}")
     result = {
         "texts": len(texts),
         "tokens": tokens,
@@ -188,6 +200,7 @@ def run_ingest_bench(
         "runners": [asdict(m) | {"tokens_per_s": m.tokens_per_s} for m in measurements],
         "ratios": ratios(measurements),
         "corpus": builds,
+        "load_average": {"before": load_before, "after": load_after},
     }
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))

@@ -68,3 +68,50 @@ class ArtifactStore(Protocol):
     ) -> Artifact:
         """Validate ``spec``, pin its references, store files as layers and tag the manifest."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class TagEntry:
+    """One tag of the hub's index, read without opening the manifest (cheap: the console's listing)."""
+
+    name: str
+    tag: str
+    kind: ArtifactKind
+    digest: str
+    created: str | None = None  # when the tag was last set, RFC 3339
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFile:
+    """One file (layer) of an artifact version."""
+
+    path: str
+    media_type: str
+    digest: str
+    size: int
+
+
+@runtime_checkable
+class BrowsableStore(Protocol):
+    """What the web console reads besides ``ArtifactStore``: the listing, files, referrers and locks."""
+
+    def tag_entries(self) -> Sequence[TagEntry]:
+        """Every tag in the hub, from the index alone."""
+        ...
+
+    def files(self, digest: str) -> Sequence[ArtifactFile]:
+        """The files of the manifest ``digest``."""
+        ...
+
+    def read_file(self, digest: str, path: str, max_bytes: int) -> bytes:
+        """One file of the manifest ``digest``, verified. Raises ``ArtifactNotFoundError`` when it has no
+        such file, ``InvalidRequestError`` when it is larger than ``max_bytes``."""
+        ...
+
+    def referrers(self, digest: str) -> Sequence[Artifact]:
+        """Artifacts whose OCI subject is ``digest`` (eval reports)."""
+        ...
+
+    def lock_of(self, ref: str) -> Mapping[str, Any]:
+        """The composition lock of ``ref``: ``{"ref", "composition_digest", "lock", "names"}``."""
+        ...

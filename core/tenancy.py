@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 # Endpoint families a key can be scoped to (``--endpoints chat,embeddings``).
-ENDPOINT_FAMILIES = ("chat", "completions", "embeddings", "models", "vector_stores", "responses", "files")
+ENDPOINT_FAMILIES = (
+    "chat",
+    "completions",
+    "embeddings",
+    "models",
+    "vector_stores",
+    "responses",
+    "files",
+    "console",
+)
 DEFAULT_PROJECT = "default"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.trace import Tracer
+from pydantic import BaseModel
 from starlette.middleware import Middleware
 
 from core.engine import Engine, ReplicaPool
@@ -23,16 +24,24 @@ from gateway.metrics import GatewayMetrics, MetricsMiddleware, ProjectCounters
 from gateway.pool_metrics import ReplicaPoolCollector
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
+from gateway.protocol.embeddings import EmbeddingRequest
+from gateway.protocol.responses import CreateResponseRequest
+from gateway.protocol.vector_stores import VectorStoreSearchRequest
 from gateway.request_body import component_schemas
 from gateway.routers import (
     admin,
     chat,
     completions,
+    console,
     embeddings,
+    files,
     health,
     keys,
     models,
+    responses,
     usage,
+    vector_store_crud,
+    vector_store_files,
     vector_stores,
 )
 from gateway.services import GatewayServices
@@ -65,6 +74,7 @@ def _hot_routes() -> Middleware:
     routes = {
         ("POST", "/v1/chat/completions"): chat.create_chat_completion,
         ("POST", "/v1/completions"): completions.create_completion,
+        ("POST", "/v1/responses"): responses.create_response,
     }
     search = PathPattern(
         "POST", "/v1/vector_stores/", "/search", "vector_store_id", vector_stores.search_vector_store_hot
@@ -93,11 +103,15 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
             for pool in services.pools:  # engines on a pool started it already; start is idempotent
                 await pool.start()
                 started.append(pool)
+            if services.vector_stores is not None:  # resumes ingestion jobs a stopped gateway left
+                services.vector_stores.start()
             state.ready = True
             logger.info("gateway ready: %d model(s)", len(services.engines))
             yield
         finally:
             state.ready = False
+            if services.vector_stores is not None:
+                services.vector_stores.close()
             for item in reversed(started):
                 try:
                     await item.aclose()
@@ -124,6 +138,8 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
         # Before auth: while the server shuts down, new requests are refused without a key lookup.
         Middleware(DrainMiddleware, drain=state.drain, open_paths=settings.open_paths),
     ]
+    # The console's pages hold no data: a browser must load them before it can send a key.
+    open_paths = (*settings.open_paths, *(console.open_paths() if settings.console else ()))
     if services.authenticator is not None:
         counters = ProjectCounters(metrics.registry)
         middleware.append(
@@ -131,7 +147,7 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
                 TenancyMiddleware,
                 authenticator=services.authenticator,
                 usage=services.usage,
-                open_paths=settings.open_paths,
+                open_paths=open_paths,
                 counters=counters,
                 limiter=services.limiter,
             )
@@ -139,8 +155,12 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
     elif settings.api_keys:
         # An admin key passes too; the admin routes then check for one themselves.
         allowed = [*settings.api_keys, *settings.admin_keys]
-        middleware.append(Middleware(ApiKeyMiddleware, keys=allowed, open_paths=settings.open_paths))
-    middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes))
+        middleware.append(Middleware(ApiKeyMiddleware, keys=allowed, open_paths=open_paths))
+    # An upload's multipart body holds the file and a few fields: a margin above the file limit.
+    upload_limit = (("/v1/files", settings.max_file_bytes + 64 * 1024),)
+    middleware.append(
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes, path_limits=upload_limit)
+    )
     if settings.fast_paths:
         middleware.append(_hot_routes())
 
@@ -161,11 +181,17 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
         health.router,
         embeddings.router,
         vector_stores.router,
+        vector_store_crud.router,
+        vector_store_files.router,
+        files.router,
         admin.router,
         keys.router,
         usage.router,
+        responses.router,
     ):
         app.include_router(router)
+    if settings.console:
+        app.include_router(console.router)
 
     base_openapi = app.openapi
 
@@ -173,7 +199,14 @@ def create_app(settings: GatewaySettings, services: GatewayServices) -> FastAPI:
         if app.openapi_schema is None:
             schema = base_openapi()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(component_schemas([ChatCompletionRequest, CompletionRequest]))
+            bodies: list[type[BaseModel]] = [
+                ChatCompletionRequest,
+                CompletionRequest,
+                CreateResponseRequest,
+                EmbeddingRequest,
+                VectorStoreSearchRequest,
+            ]
+            components.update(component_schemas(bodies))
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]

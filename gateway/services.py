@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from core.embedder import Embedder
 from core.engine import Engine, EngineDirectory, HealthReporting, ReplicaPool
+from core.files import FileStore
+from core.responses import ResponseStore
 from core.retrieval import IndexInfo, Retriever
 from core.store import ArtifactStore
 from core.tenancy import Authenticator, KeyManager, RateLimiter, UsageReader, UsageSink
+from core.vector_stores import VectorStoreService
 
 if TYPE_CHECKING:
     from gateway.catalog import Resolver
@@ -28,7 +31,9 @@ class IndexProvider(Protocol):
         ...
 
     async def open(self, ref: str) -> Retriever:
-        """A ready retriever for ``ref`` (``namespace/name:tag``, ``…@sha256:…`` or a bare digest).
+        """A ready retriever for ``ref`` (``namespace/name:tag``, ``…@sha256:…``, a bare digest, or a
+        ``vs_…`` store id: its current index version; a store still without one finds nothing).
+        Callers check a ``vs_…`` id's project first (``gateway.vector_store_access.open_vector_store``).
 
         Raises ``ArtifactNotFoundError`` / ``InvalidReferenceError`` / ``EmbedderMismatchError``.
         """
@@ -60,3 +65,9 @@ class GatewayServices:
     limiter: RateLimiter | None = None  # requests, tokens, concurrency and budgets per key and project
     # The tenancy database's keys, managed over /admin/keys; None: tenancy is off.
     key_manager: KeyManager | None = None
+    # Stored /v1/responses (the tenancy database, else a SQLite file); None: nothing is stored.
+    responses: ResponseStore | None = None
+    # /v1/files and vector stores made over the API (``retrievers``' implementations, over the gateway
+    # database); None: those routes answer 404.
+    files: FileStore | None = None
+    vector_stores: VectorStoreService | None = None

@@ -19,6 +19,8 @@ class GatewaySettings(BaseSettings):
     # Extra model ids that resolve to a served one, e.g. {"gpt-4o-mini": "smollm2-135m-instruct"}.
     model_aliases: dict[str, str] = Field(default_factory=dict)
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # /v1/files uploads: the largest file taken (413 above it); their bodies get this much plus a margin.
+    max_file_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     # Keys of the admin API (/admin/*: upstream membership); empty: the admin API is off.
     admin_keys: list[str] = Field(default_factory=list)
     # Paths reachable without an API key even when keys are configured.
@@ -39,6 +41,8 @@ class GatewaySettings(BaseSettings):
     # On SIGTERM: seconds requests in flight get to finish (new ones get 503, /ready 503) before each
     # stream still open is ended with an error event and [DONE] (gateway.drain).
     shutdown_grace_s: float = Field(default=20.0, ge=0.0)
+    # The web console at /ui (gateway.routers.console): its pages are open, its data behind the same keys.
+    console: bool = True
 
     def with_aliases(self, defaults: dict[str, str]) -> GatewaySettings:
         """These settings with ``defaults`` added to the aliases; the operator's own aliases win."""

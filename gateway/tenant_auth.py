@@ -43,6 +43,8 @@ _FAMILIES = (
     ("/v1/vector_stores", "vector_stores"),
     ("/v1/responses", "responses"),
     ("/v1/files", "files"),
+    # The console's data (the hub's artifacts and files, eval reports): its pages themselves are open.
+    ("/ui/api", "console"),
 )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from core.errors import IntegrityError
@@ -52,12 +53,13 @@ def _annotations(descriptor: Descriptor) -> dict[str, str]:
     return descriptor.get("annotations") or {}
 
 
-def collect(store: LocalStore) -> GcReport:
+def collect(store: LocalStore, keep: Iterable[str] = ()) -> GcReport:
+    """``keep``: blob digests live besides what artifacts reach (uploaded files of the gateway)."""
     with store.exclusive():
         descriptors = list(store.index.snapshot().manifests)
         tagged = [d for d in descriptors if ANNOTATION_REF_NAME in _annotations(d)]
         referrers = [d for d in descriptors if ANNOTATION_REF_NAME not in _annotations(d)]
-        live: set[str] = set()
+        live: set[str] = set(keep)
         _mark(store, [d["digest"] for d in tagged], live)
         # Referrers live while their subject lives; a live referrer may keep another subject alive.
         kept: set[int] = set()

@@ -8,11 +8,11 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from core.errors import ArtifactNotFoundError, IntegrityError, InvalidReferenceError
+from core.errors import ArtifactNotFoundError, IntegrityError, InvalidReferenceError, InvalidRequestError
 from core.refs import ArtifactRef
-from core.store import Artifact, ArtifactKind
+from core.store import ARTIFACT_KINDS, Artifact, ArtifactFile, ArtifactKind, TagEntry
 from hub.atomic import file_lock
 from hub.blobs import BlobStore
 from hub.digests import Progress
@@ -161,6 +161,38 @@ class LocalStore:
                 name = annotations.get(ANNOTATION_NAME, "")
                 found[descriptor["digest"]] = self._artifact(name, descriptor["digest"], descriptors)
         return list(found.values())
+
+    # --- browsing (core.store.BrowsableStore: the web console) ----------------------------------
+
+    def tag_entries(self) -> builtins.list[TagEntry]:
+        entries = []
+        for descriptor in self.index.snapshot().manifests:
+            annotations = descriptor.get("annotations") or {}
+            name, _, tag = (annotations.get(ANNOTATION_REF_NAME) or "").rpartition(":")
+            kind = annotations.get(ANNOTATION_KIND)
+            if name and kind in ARTIFACT_KINDS:
+                created = annotations.get(ANNOTATION_CREATED)
+                entries.append(TagEntry(name, tag, cast(ArtifactKind, kind), descriptor["digest"], created))
+        return entries
+
+    def files(self, digest: str) -> builtins.list[ArtifactFile]:
+        return [
+            ArtifactFile(layer.path, layer.media_type, layer.digest, layer.size)
+            for layer in self.manifest(digest).layers
+        ]
+
+    def read_file(self, digest: str, path: str, max_bytes: int) -> bytes:
+        for layer in self.manifest(digest).layers:
+            if layer.path == path:
+                if layer.size > max_bytes:
+                    raise InvalidRequestError(f"{path} has {layer.size:,} bytes, more than {max_bytes:,}")
+                return self.blobs.read_bytes(layer.digest)
+        raise ArtifactNotFoundError(f"artifact {digest} has no file {path!r}")
+
+    def lock_of(self, ref: str) -> dict[str, Any]:
+        from hub.lock import resolve_lock  # hub.lock imports this module
+
+        return resolve_lock(self, ref).to_dict()
 
     # --- writing ---------------------------------------------------------------------------------
 

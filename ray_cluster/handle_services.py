@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.errors import AihubError
+from core.responses import ResponseStore
 from gateway.services import GatewayServices
 from ray_cluster.config import AihubConfig
 from ray_cluster.embedder_proxy import EmbedderProxy, fetch_embedder_info
@@ -87,8 +88,16 @@ async def handle_services(
         key_manager=tenancy.key_manager if tenancy else None,
         usage_reader=tenancy.usage_reader if tenancy else None,
         limiter=tenancy.limiter if tenancy else None,
+        responses=tenancy.responses if tenancy else _response_store(config),
     )
     return HandleServices(services, engines, indexes, replica_lost)
+
+
+def _response_store(config: AihubConfig) -> ResponseStore:
+    """Stored /v1/responses without tenancy: the gateway's SQLite file under the home."""
+    from tenancy.response_store import open_response_store
+
+    return open_response_store(config.app.home, config.tenancy.response_row_max_bytes)
 
 
 async def probe_readiness(app: FastAPI, backends: HandleServices) -> None:

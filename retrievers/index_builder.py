@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +18,7 @@ from retrievers.bm25_index import Bm25Index
 from retrievers.chunk_table import ChunkRow, ChunkTable
 from retrievers.chunking import Chunking, split
 from retrievers.documents import Document
+from retrievers.embedding_checkpoint import BatchCheckpoint, ResumableBulkEmbedder, open_checkpoint
 from retrievers.faiss_index import FaissIndex
 from retrievers.qdrant_index import QdrantIndex
 
@@ -43,6 +44,8 @@ class BuiltIndex:
     folder: Path
     files: list[str]
     spec: dict[str, Any]
+    # The finished embedding batches kept for a resume; the caller discards them once the index is pushed.
+    checkpoint: BatchCheckpoint | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +102,19 @@ def _method_spec(method: EmbeddingMethod, previous: PreviousVersion | None) -> d
     return spec
 
 
-def _embed(embedder: Embedder, texts: list[str], progress: Progress | None) -> npt.NDArray[np.float32]:
+def _embed(
+    embedder: Embedder, texts: list[str], progress: Progress | None, checkpoint: BatchCheckpoint | None = None
+) -> npt.NDArray[np.float32]:
     if isinstance(embedder, BulkEmbedder):
         # Progress in tokens ("embedding tokens"), so that callers can show tokens/s.
         def tokens(done: int, total: int) -> None:
             if progress:
                 progress("embedding tokens", done, total)
 
+        if checkpoint is not None and isinstance(embedder, ResumableBulkEmbedder):
+            if progress and checkpoint.finished:
+                progress("resumed batches", checkpoint.finished, checkpoint.finished)
+            return embedder.embed_bulk(texts, tokens, checkpoint)
         return embedder.embed_bulk(texts, tokens)
     out = np.zeros((len(texts), embedder.info.dimensions), dtype=np.float32)
     # Longest first over the whole corpus, so every batch pads little and the ETA is honest early.
@@ -137,7 +146,13 @@ def build_index(
     embedder: Embedder | None = None,
     previous: PreviousVersion | None = None,
     progress: Progress | None = None,
+    removed: Collection[str] = (),
+    resume_dir: Path | None = None,
 ) -> BuiltIndex:
+    """``removed``: document ids of ``previous`` left out of the new version (with or without new rows).
+
+    ``resume_dir``: finished embedding batches are kept there (one folder per input and parameters), so
+    a rerun after an interruption reuses them (``BuiltIndex.checkpoint``; discard it once pushed)."""
     backend = options.backend
     if backend not in BACKENDS:
         raise InvalidRequestError(f"backend must be one of {BACKENDS}, not {backend!r}", param="backend")
@@ -151,23 +166,29 @@ def build_index(
         check_embedder(previous.spec, embedder)
     out.mkdir(parents=True, exist_ok=True)
     new_rows = _chunk_rows(documents, options.chunking)
-    if not new_rows:
+    if not new_rows and (previous is None or not removed):
         raise InvalidRequestError("the sources hold no documents")
     if progress:
         progress("chunking", len(new_rows), len(new_rows))
+    checkpoint = None
+    if resume_dir is not None and new_rows and isinstance(embedder, ResumableBulkEmbedder):
+        checkpoint = open_checkpoint(resume_dir, embedder, [r.indexed_text for r in new_rows])
     new_vectors = (
-        _embed(embedder, [r.indexed_text for r in new_rows], progress)
-        if is_dense(backend) and embedder
+        _embed(embedder, [r.indexed_text for r in new_rows], progress, checkpoint)
+        if is_dense(backend) and embedder and new_rows
         else None
     )
     rows, vectors = new_rows, new_vectors
     if previous is not None:
         # A re-added document replaces all of its earlier chunks.
-        replaced = {r.doc_id for r in new_rows}
+        replaced = {r.doc_id for r in new_rows} | set(removed)
         keep = [i for i, r in enumerate(previous.table.rows) if r.doc_id not in replaced]
         rows = [previous.table.rows[i] for i in keep] + new_rows
-        if new_vectors is not None and previous.vectors is not None:
-            vectors = np.concatenate([previous.vectors[keep], new_vectors])
+        if previous.vectors is not None and is_dense(backend):
+            kept = previous.vectors[keep]
+            vectors = kept if new_vectors is None else np.concatenate([kept, new_vectors])
+        if not rows:
+            raise InvalidRequestError("the index would hold no documents")
     table = ChunkTable(rows)
     files = [table.write(out).name]
     params: dict[str, Any] = {"chunking": options.chunking.as_spec()}
@@ -202,7 +223,7 @@ def build_index(
         "files": files,
         "counts": {"documents": table.documents, "chunks": len(table)},
     }
-    return BuiltIndex(out, files, spec)
+    return BuiltIndex(out, files, spec, checkpoint)
 
 
 def load_previous(folder: Path, spec: Mapping[str, Any]) -> PreviousVersion:

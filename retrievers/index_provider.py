@@ -6,12 +6,14 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from core.embedder import Embedder
 from core.errors import ArtifactNotFoundError, EmbedderMismatchError, InvalidReferenceError
 from core.refs import is_digest
-from core.retrieval import IndexInfo
+from core.retrieval import Filter, IndexInfo, SearchHit, SearchMode
 from core.store import Artifact, ArtifactStore
+from core.vector_stores import STORE_NAMESPACE, is_store_id
 from retrievers.index_builder import embedder_digest_of, is_dense
 from retrievers.index_retriever import IndexRetriever, open_index
 from retrievers.settings import RetrieverSettings
@@ -32,22 +34,59 @@ def _info(artifact: Artifact, ref: str) -> IndexInfo:
     )
 
 
+class StoreIndexes(Protocol):
+    def index_ref(self, store_id: str) -> str | None:
+        """The pinned reference of a ``vs_…`` store's current index; None while it has none."""
+        ...
+
+
+class EmptyRetriever:
+    """A vector store without an index yet (no file ingested): every search finds nothing."""
+
+    def __init__(self, store_id: str) -> None:
+        self._info = IndexInfo(store_id, "", "none", None, 0, 0)
+
+    @property
+    def info(self) -> IndexInfo:
+        return self._info
+
+    async def search(
+        self, query: str, *, top_k: int = 10, filters: Filter | None = None, mode: SearchMode | None = None
+    ) -> list[SearchHit]:
+        return []
+
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        *,
+        top_k: int = 10,
+        filters: Filter | None = None,
+        mode: SearchMode | None = None,
+    ) -> list[list[SearchHit]]:
+        return [[] for _ in queries]
+
+
 class HubIndexProvider:
     def __init__(
         self,
         store: ArtifactStore,
         embedders: Mapping[str, Embedder],
         settings: RetrieverSettings | None = None,
+        vector_stores: StoreIndexes | None = None,
     ) -> None:
         self.store = store
         self.embedders = embedders
         self.settings = settings or RetrieverSettings()
+        # ``vs_…`` ids of stores made over the API resolve to their current index version.
+        self.vector_stores = vector_stores
         self._open: OrderedDict[str, IndexRetriever] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
     def list(self) -> Sequence[IndexInfo]:
         infos = []
         for artifact in self.store.list("index"):
+            if artifact.name.startswith(f"{STORE_NAMESPACE}/"):
+                continue  # a project's own store: listed by its vs_ id, to that project only
             ref = f"{artifact.name}:{artifact.tags[0]}" if artifact.tags else artifact.pinned_ref
             infos.append(_info(artifact, ref))
         return infos
@@ -98,7 +137,17 @@ class HubIndexProvider:
         logger.info("opened index %s (%s)", ref, artifact.digest)
         return retriever
 
-    async def open(self, ref: str) -> IndexRetriever:
+    def _store_ref(self, store_id: str) -> str | None:
+        if self.vector_stores is None:
+            raise ArtifactNotFoundError(f"no vector store {store_id}: this server keeps none")
+        return self.vector_stores.index_ref(store_id)
+
+    async def open(self, ref: str) -> IndexRetriever | EmptyRetriever:
+        if is_store_id(ref):
+            pinned = await asyncio.to_thread(self._store_ref, ref)
+            if pinned is None:
+                return EmptyRetriever(ref)
+            ref = pinned
         artifact = await asyncio.to_thread(self._resolve, ref)
         cached = self._open.get(artifact.digest)
         if cached is not None:

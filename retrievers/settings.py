@@ -36,9 +36,19 @@ class RetrieverSettings(BaseSettings):
     bulk_dtype: Literal["auto", "bf16", "fp32"] = "auto"
     # Bulk batches are cut by padded tokens (inputs x the longest, after sorting by length).
     bulk_batch_tokens: int = Field(default=8192, gt=0)
+    # CPU bulk batches run this many at a time, each on one torch thread (0: one per core, torch_threads
+    # or the CPU count): no per-op barrier between cores, so a core taken by another process slows only
+    # its own batch; 1.15-1.2x two threads on one batch on the 2-core box, and the vectors are the same.
+    bulk_workers: int = Field(default=0, ge=0)
     # Where backends that need a writable copy (Qdrant local mode) keep it, one folder per index digest.
     work_dir: Path = Field(default_factory=lambda: Path.home() / ".aihub" / "cache" / "retrievers")
     qdrant_url: str | None = None  # a Qdrant server; local mode (on-disk, in process) when unset
     qdrant_api_key: str | None = None
     index_cache_size: int = Field(default=8, gt=0)  # opened retrievers kept, by digest
+    # Vector stores made over the API (retrievers.ingest_worker): a gateway holds a store's job under a
+    # lease it renews while building; one that stopped is replaced once its lease has run out.
+    ingest_lease_s: float = Field(default=30.0, gt=0)
+    ingest_poll_s: float = Field(default=1.0, gt=0)  # how often the worker looks for queued files
+    ingest_files_per_build: int = Field(default=2000, gt=0)  # files one index version takes at most
+    ingest_backend: Literal["faiss", "bm25", "hybrid"] = "hybrid"
     candidates: int = Field(default=100, gt=0)  # per-method candidates fused by hybrid search

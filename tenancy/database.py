@@ -8,7 +8,6 @@ either). Schemas are ``CREATE … IF NOT EXISTS`` statements, applied once per `
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sqlite3
@@ -69,8 +68,12 @@ class Database:
         assert self._path is not None
         # Key hashes and usage: readable by the owner only. SQLite gives its -wal and -shm files the
         # main file's mode, so creating the file first (O_EXCL: an existing file is left alone) covers all.
-        with contextlib.suppress(FileExistsError):
+        try:
             os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:  # its folder gone or not a folder: the database is down, as sqlite would say
+            raise DatabaseError(f"the tenancy database could not be opened: {exc}") from None
         # Two processes opening a new file at once: switching it to WAL can fail with "database is
         # locked" at once, without the busy timeout; the switch is simply tried again.
         for attempt in range(50):

@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.responses import ResponseStore
 from core.tenancy import Authenticator, KeyManager, Principal, RateLimiter, UsageReader, UsageSink
 from tenancy.build import load_secret, open_database
+from tenancy.database import Database
 from tenancy.key_authenticator import KeyAuthenticator
 from tenancy.keys import KeyStore
+from tenancy.response_store import SqlResponseStore
 from tenancy.settings import TenancySettings
 from tenancy.usage_report import LedgerReader
 
@@ -36,6 +39,8 @@ class TenancyServices:
     key_manager: KeyManager
     usage_reader: UsageReader
     limiter: RateLimiter | None
+    responses: ResponseStore | None = None  # stored /v1/responses, in the same database
+    database: Database | None = None  # the gateway database: files and vector stores keep rows there too
 
 
 def build_tenancy(
@@ -67,4 +72,6 @@ def build_tenancy(
         key_manager=store,
         usage_reader=LedgerReader(database),
         limiter=limiter,
+        responses=SqlResponseStore(database, settings.response_row_max_bytes),
+        database=database,
     )

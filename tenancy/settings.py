@@ -110,3 +110,5 @@ class TenancySettings(BaseSettings):
     oidc: tuple[OidcIssuerSettings, ...] = ()
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    # The size cap of one stored /v1/responses row (the response, its input and its conversation).
+    response_row_max_bytes: int = Field(default=1 << 20, ge=1024)

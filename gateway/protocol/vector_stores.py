@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InvalidRequestError
 from core.retrieval import ComparisonFilter, CompoundFilter, Filter, SearchMode
+from gateway.protocol.vector_store_objects import VectorStoreObject
 
 COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin")
 # OpenAI bounds max_num_results at 50; aihub allows deeper rankings (evaluation scores top 100
@@ -100,12 +101,13 @@ class VectorStore(BaseModel):
     usage_bytes: int = 0
     file_counts: dict[str, int]
     status: Literal["completed"] = "completed"
+    last_active_at: int  # a hub index is not touched by searches: its creation time
     metadata: dict[str, str] = {}
 
 
 class VectorStoreList(BaseModel):
     object: Literal["list"] = "list"
-    data: list[VectorStore]
+    data: list[VectorStore | VectorStoreObject]  # hub indices, and the caller's stores made over the API
     first_id: str | None = None
     last_id: str | None = None
     has_more: bool = False

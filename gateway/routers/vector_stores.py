@@ -1,10 +1,12 @@
 """``GET /v1/vector_stores`` and ``POST /v1/vector_stores/{id}/search`` over the hub's index artifacts.
 
-A vector store id is an index reference (``indexes/scifact:latest``, ``…@sha256:…``) or a digest.
+A vector store id is an index reference (``indexes/scifact:latest``, ``…@sha256:…``), a digest, or the
+``vs_…`` id of a store made over the API (the caller's project's; ``routers.vector_store_crud``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -12,9 +14,10 @@ from pathlib import PurePosixPath
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from core.errors import AihubError, NotFoundError
+from core.errors import AihubError
 from core.retrieval import SearchHit
 from gateway.metrics import ENDPOINT_SCOPE_KEY
+from gateway.protocol.vector_store_objects import VectorStoreObject
 from gateway.protocol.vector_stores import (
     ContentPart,
     SearchResult,
@@ -25,21 +28,11 @@ from gateway.protocol.vector_stores import (
     parse_filter,
 )
 from gateway.request_body import body_schema, parse_body
-from gateway.services import GatewayServices, IndexProvider
+from gateway.services import GatewayServices
 from gateway.state import gateway_state
+from gateway.vector_store_access import caller_project, open_vector_store
 
 router = APIRouter(tags=["vector_stores"])
-
-
-class IndexesUnavailableError(NotFoundError):
-    default_code = "vector_stores_unavailable"
-
-
-def _provider(request: Request) -> IndexProvider:
-    services = gateway_state(request).services
-    if services.indexes is None:
-        raise IndexesUnavailableError("no vector stores are served: this gateway has no embedder or hub")
-    return services.indexes
 
 
 def _filename(hit: SearchHit) -> str:
@@ -77,10 +70,11 @@ async def list_vector_stores(request: Request) -> Response:
     services = gateway_state(request).services
     created = _created_times(services)
     infos = services.indexes.list() if services.indexes is not None else []
-    data = [
+    data: list[VectorStore | VectorStoreObject] = [
         VectorStore(
             id=info.ref,
             created_at=created.get(info.digest, 0),
+            last_active_at=created.get(info.digest, 0),
             name=info.ref,
             file_counts={
                 "in_progress": 0,
@@ -93,6 +87,11 @@ async def list_vector_stores(request: Request) -> Response:
         )
         for info in infos
     ]
+    made = services.vector_stores
+    if made is not None:  # the caller's own stores first, newest first
+        project = caller_project(request)
+        stores, _ = await asyncio.to_thread(lambda: made.list(project, limit=10000, order="desc", after=None))
+        data = [*(VectorStoreObject.of(s) for s in stores), *data]
     listing = VectorStoreList(
         data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None
     )
@@ -118,7 +117,9 @@ async def search_vector_store_hot(request: Request) -> Response:
     filters = parse_filter(body.filters) if body.filters is not None else None
     mode = body.mode()
     try:
-        retriever = await _provider(request).open(vector_store_id)
+        retriever = await open_vector_store(
+            gateway_state(request).services, caller_project(request), vector_store_id
+        )
     except AihubError as exc:
         exc.param = exc.param or "vector_store_id"
         raise

@@ -4,7 +4,17 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from bench.ingest_bench import AIHUB, ST_BF16, ST_FP32, Measurement, load_texts, measure, ratios, render
+from bench.ingest_bench import (
+    AIHUB,
+    ST_BF16,
+    ST_FP32,
+    Measurement,
+    load_average,
+    load_texts,
+    measure,
+    ratios,
+    render,
+)
 
 SCIFACT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "scifact"
 
@@ -42,6 +52,13 @@ def test_load_texts_reads_title_and_text(tmp_path: Path):
     )
     assert load_texts(corpus, 2) == ["T0 body 0", "T1 body 1"]
     assert len(load_texts(corpus)) == 5
+
+
+def test_load_average_is_read_beside_the_figures(tmp_path: Path):
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("3.10 2.05 1.50 4/321 999\n")
+    assert load_average(loadavg) == "3.10 2.05 1.50"
+    assert load_average(tmp_path / "missing") == "unknown"
 
 
 @pytest.mark.slow

@@ -93,6 +93,28 @@ def test_openapi_document_describes_the_request_bodies(client):
     assert "ChatMessageIn" in document["components"]["schemas"]
 
 
+def test_every_reference_in_the_openapi_document_resolves(client):
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                found.append(ref)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    assert len(found) > 20
+    dangling = sorted({ref for ref in found if ref.removeprefix("#/components/schemas/") not in schemas})
+    assert dangling == []
+
+
 class DyingEngineHealthDouble:
     """Test double for a local engine's health (the real one: vLLM's engine core process, in
     tests/aihub/test_serve_e2e.py): it reports a failure once told it died."""

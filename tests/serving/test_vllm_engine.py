@@ -17,7 +17,16 @@ from serving.vllm_support import cpu_flags, vllm_support
 
 
 def test_sampling_kwargs_map_our_params() -> None:
-    params = SamplingParams(max_tokens=12, temperature=0.7, top_p=0.9, seed=3, stop=("\n",))
+    params = SamplingParams(
+        max_tokens=12,
+        temperature=0.7,
+        top_p=0.9,
+        seed=3,
+        stop=("\n",),
+        presence_penalty=0.5,
+        frequency_penalty=-0.25,
+        logit_bias=((7, 1.5),),
+    )
     assert sampling_kwargs(params, 12) == {
         "n": 1,
         "temperature": 0.7,
@@ -25,7 +34,11 @@ def test_sampling_kwargs_map_our_params() -> None:
         "seed": 3,
         "stop": ["\n"],
         "max_tokens": 12,
+        "presence_penalty": 0.5,
+        "frequency_penalty": -0.25,
+        "logit_bias": {7: 1.5},
     }
+    assert sampling_kwargs(SamplingParams(), 4)["logit_bias"] is None
 
 
 def test_greedy_ignores_top_p() -> None:
