@@ -17,7 +17,9 @@ from hub.store import LocalStore
 from retrievers.bm25_index import Bm25Index
 
 SCIFACT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "scifact" / "corpus.jsonl"
-DOCUMENTS = 160
+# Enough that a build takes seconds on an idle box: with 160 (2.4 s in all) a build in CI finished
+# before the test could interrupt it.
+DOCUMENTS = 800
 
 pytestmark = [
     pytest.mark.slow,
@@ -124,7 +126,8 @@ def test_a_killed_build_resumes_and_pushes_the_same_index(workspace: dict[str, P
     assert f"resumed: reused {interrupted} finished embedding batches" in " ".join(rerun.stderr.split())
     assert _batches(workspace["ingest"]) == 0
     resumed, reference = store.resolve("indexes/resumed"), store.resolve("indexes/whole")
-    assert resumed.spec["counts"] == reference.spec["counts"] == {"documents": DOCUMENTS, "chunks": DOCUMENTS}
+    assert resumed.spec["counts"] == reference.spec["counts"]
+    assert reference.spec["counts"]["documents"] == DOCUMENTS
     np.testing.assert_array_equal(_vectors(store, resumed.pinned_ref), _vectors(store, reference.pinned_ref))
     # The same index: spec and every dense/table file byte for byte (the manifests differ in name and
     # time only). BM25's files are not byte-stable across two builds of one input (its vocabulary order

@@ -45,12 +45,11 @@ def test_greedy_ignores_top_p() -> None:
     assert sampling_kwargs(SamplingParams(temperature=0.0, top_p=0.5), 8)["top_p"] == 1.0
 
 
-def test_cpu_defaults_are_bf16_eager_where_the_cpu_has_bf16() -> None:
+def test_cpu_defaults_are_float32_eager_and_bf16_is_a_choice() -> None:
     auto = VllmSettings()
-    choices = resolve_choices(auto, "cpu", cpu_has_bf16=True)
-    assert (choices.dtype, choices.compile, choices.device) == ("bfloat16", False, "cpu")
-    older = resolve_choices(auto, "cpu", cpu_has_bf16=False)
-    assert (older.dtype, older.compile) == ("float32", True)
+    for has_bf16 in (True, False):
+        choices = resolve_choices(auto, "cpu", cpu_has_bf16=has_bf16)
+        assert (choices.dtype, choices.compile, choices.device) == ("float32", False, "cpu")
     gpu = resolve_choices(auto, "cuda:0", cpu_has_bf16=False)
     assert (gpu.dtype, gpu.compile, gpu.device) == ("auto", True, "cuda:0")
     forced = resolve_choices(VllmSettings(dtype="bfloat16", compile="on"), "cpu", cpu_has_bf16=True)
