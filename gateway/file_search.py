@@ -21,7 +21,7 @@ from opentelemetry import trace
 
 from core.errors import AihubError, InvalidReferenceError, NotFoundError
 from core.retrieval import SearchHit
-from gateway.protocol.responses import FileSearchTool
+from gateway.protocol.response_tools import FileSearchTool
 from gateway.retrieval_step import RetrievalSettings, parse_filter, retrieve
 from gateway.state import GatewayState
 from gateway.vector_store_access import open_vector_store

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from core.chat import ChatMessage, Role, ToolCall
-from gateway.protocol.responses import (
+from gateway.protocol.response_input import (
     FileSearchCallItem,
     FunctionCallItem,
     FunctionCallOutputItem,

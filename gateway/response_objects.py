@@ -10,7 +10,8 @@ from typing import Any
 from core.chat import ToolCall
 from gateway.file_search import FileSearchResult
 from gateway.outcome import Outcome
-from gateway.protocol.responses import CreateResponseRequest, NamedTool, Tool, tool_wire
+from gateway.protocol.response_tools import NamedTool, Tool, tool_wire
+from gateway.protocol.responses import CreateResponseRequest
 from gateway.response_items import output_text_part
 
 COMPOSITION_FIELD = "composition"  # aihub's extra field: the composition digest of a rag/ or agent/ answer

@@ -24,7 +24,8 @@ from gateway.composition import COMPOSITION_HEADER
 from gateway.generation import Deadline, OpenGeneration, open_generation
 from gateway.metrics import ENDPOINT_SCOPE_KEY, MODEL_SCOPE_KEY
 from gateway.outcome import Outcome
-from gateway.protocol.responses import CreateResponseRequest, FileSearchTool, FunctionTool, NamedTool
+from gateway.protocol.response_tools import FileSearchTool, FunctionTool, NamedTool
+from gateway.protocol.responses import CreateResponseRequest
 from gateway.request_body import parse_body
 from gateway.response_items import input_resource, last_user_text, new_item_id, to_messages
 from gateway.response_objects import (

@@ -29,7 +29,9 @@ from retrievers.embedding_checkpoint import BatchCheckpoint
 from retrievers.index_builder import Backend, BuildOptions, PreviousVersion, build_index, load_previous
 from retrievers.uploaded_documents import uploaded_document
 from retrievers.uploaded_files import UploadedFiles
-from retrievers.vector_store_records import REMOVING, PendingFile, VectorStoreRecords
+from retrievers.vector_store_queue import PendingFile
+from retrievers.vector_store_records import VectorStoreRecords
+from retrievers.vector_store_schema import REMOVING
 
 logger = logging.getLogger(__name__)
 

@@ -6,10 +6,7 @@ import asyncio
 import hashlib
 import logging
 import os
-import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +16,7 @@ import numpy.typing as npt
 from core.embedder import EmbedderInfo, EmbeddingInput, EmbeddingMethod, Embeddings, TokenProgress
 from core.errors import EngineError, InvalidRequestError
 from retrievers import onnx_forward
+from retrievers.bulk_embedding import BulkTransformer, TokenIds, bulk_batches, bulk_workers, embed_batches
 from retrievers.bulk_precision import BulkPlan, choose_bulk_plan
 from retrievers.embedding_checkpoint import BatchCheckpoint
 from retrievers.micro_batcher import MicroBatcher
@@ -28,8 +26,6 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
-
-TokenIds = list[int]
 
 
 class MiniLMEmbedder:
@@ -72,7 +68,7 @@ class MiniLMEmbedder:
         )
         self._onnx = self._open_onnx(folder, digest)
         self._bulk_plan: BulkPlan = choose_bulk_plan(self.settings.bulk_dtype)
-        self._bulk_transformer: Any = None  # the model's transformer in the bulk dtype, made on first use
+        self._bulk_transformer = BulkTransformer(self._model, self._bulk_plan)
         self._batcher: MicroBatcher[TokenIds, npt.NDArray[np.float32]] = MicroBatcher(
             self._forward_rows,
             max_items=self.settings.max_batch_size,
@@ -206,92 +202,28 @@ class MiniLMEmbedder:
             return EmbeddingMethod("float32", "onnxruntime+torch-cpu" if self._onnx else "torch-cpu")
         return EmbeddingMethod(plan.dtype, plan.runtime)
 
-    def _bulk_module(self) -> Any:
-        if self._bulk_transformer is None:
-            import copy
-
-            import torch
-
-            dtype = torch.bfloat16 if self._bulk_plan.dtype == "bfloat16" else torch.float32
-            module = copy.deepcopy(self._model[0]).to(device=self._bulk_plan.device, dtype=dtype)
-            self._bulk_transformer = module.eval()
-        return self._bulk_transformer
-
     def _bulk_forward(self, rows: Sequence[TokenIds]) -> npt.NDArray[np.float32]:
         """The transformer in the bulk dtype; pooling and normalization in fp32."""
-        import torch
-
-        transformer = self._bulk_module()
-        device = self._bulk_plan.device
-        features: dict[str, Any] = {
-            name: torch.from_numpy(value).to(device) for name, value in self._feed(rows).items()
-        }
-        with torch.inference_mode():
-            out = transformer(features)
-            out["token_embeddings"] = out["token_embeddings"].float()
-            for module in list(self._model)[1:]:  # pooling (and Normalize): no weights
-                out = module(out)
-            vectors = out["sentence_embedding"].float().cpu().numpy()
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+        return self._bulk_transformer(self._feed(rows))
 
     def bulk_key(self) -> dict[str, Any]:
         """What decides the bulk batches and their vectors besides the texts (a resumed build's key)."""
         import torch
 
         settings = self.settings
+        parallel = bulk_workers(self._bulk_plan, settings, fp32_cpu=False) > 1
         return {
             "embedder": self._info.digest or self._info.id,
             "method": self.bulk_method.as_spec(),
             "device": self._bulk_plan.device,
             "bulk_batch_tokens": settings.bulk_batch_tokens,
             # bf16 results can differ in the last bits between 1 and n intra-op threads (not between workers).
-            "bulk_threads": 1 if self._bulk_workers(fp32_cpu=False) > 1 else torch.get_num_threads(),
+            "bulk_threads": 1 if parallel else torch.get_num_threads(),
             "ingest_batch_size": settings.ingest_batch_size,
             "onnx_max_tokens": settings.onnx_max_tokens,
             "max_tokens": self._max_tokens,
             "torch": torch.__version__,
         }
-
-    def _bulk_batches(self, rows: Sequence[TokenIds], fp32_cpu: bool) -> list[list[int]]:
-        """Row indices per batch: longest first (the first batches are the slowest, so the rate shown
-        early is honest), cut by the padded-token budget. Deterministic for the same rows and settings."""
-        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-        budget = self.settings.bulk_batch_tokens
-        batches: list[list[int]] = []
-        start = 0
-        while start < len(order):
-            width = len(rows[order[start]])
-            size = self.settings.ingest_batch_size if fp32_cpu else max(1, budget // max(width, 1))
-            batches.append(order[start : start + size])
-            start += size
-        return batches
-
-    def _bulk_workers(self, fp32_cpu: bool) -> int:
-        if fp32_cpu or self._bulk_plan.device != "cpu":
-            return 1  # ONNX Runtime / CUDA: one batch at a time
-        return self.settings.bulk_workers or self.settings.torch_threads or os.cpu_count() or 1
-
-    def _run_bulk(
-        self,
-        forward: Callable[[Sequence[TokenIds]], npt.NDArray[np.float32]],
-        rows: Sequence[TokenIds],
-        pending: Sequence[tuple[int, list[int]]],
-        fp32_cpu: bool,
-    ) -> Generator[npt.NDArray[np.float32]]:
-        """The vectors of ``pending`` batches, in order; several at a time on one torch thread each."""
-        workers = min(self._bulk_workers(fp32_cpu), len(pending))
-        if workers <= 1:
-            for _, batch in pending:
-                yield forward([rows[i] for i in batch])
-            return
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="bulk-embed")
-        try:
-            with _one_torch_thread():
-                yield from pool.map(lambda item: forward([rows[i] for i in item[1]]), pending)
-        finally:
-            # An interrupt waits for the batches running now only, not for the queued ones.
-            pool.shutdown(wait=True, cancel_futures=True)
 
     def embed_bulk(
         self,
@@ -305,39 +237,14 @@ class MiniLMEmbedder:
         With a ``checkpoint``, batches finished by an earlier, interrupted run are loaded instead of
         embedded, and each batch embedded now is saved as soon as it is done.
         """
-        dimensions = self._info.dimensions
-        out = np.zeros((len(texts), dimensions), dtype=np.float32)
         if not texts:
-            return out
+            return np.zeros((0, self._info.dimensions), dtype=np.float32)
         rows = self.tokenize(texts)
-        total = sum(len(r) for r in rows)
         fp32_cpu = self._bulk_plan.device == "cpu" and self._bulk_plan.dtype == "float32"
         forward = self._forward if fp32_cpu else self._bulk_forward
-        done = 0
-        pending: list[tuple[int, list[int]]] = []
-        for index, batch in enumerate(self._bulk_batches(rows, fp32_cpu)):
-            saved = checkpoint.load(index, len(batch), dimensions) if checkpoint else None
-            if saved is None:
-                pending.append((index, batch))
-                continue
-            out[batch] = saved
-            done += sum(len(rows[i]) for i in batch)
-        if checkpoint is not None and checkpoint.reused:
-            logger.info(
-                "resuming: %d embedding batches (%d tokens) were done before", checkpoint.reused, done
-            )
-            if progress:
-                progress(done, total)
-        vectors_of = self._run_bulk(forward, rows, pending, fp32_cpu)
-        with closing(vectors_of):  # stops the workers at once when this loop is left by an exception
-            for (index, batch), vectors in zip(pending, vectors_of, strict=True):
-                out[batch] = vectors
-                if checkpoint is not None:
-                    checkpoint.save(index, vectors)
-                done += sum(len(rows[i]) for i in batch)
-                if progress:
-                    progress(done, total)
-        return out
+        batches = bulk_batches(rows, self.settings, fp32_cpu)
+        workers = bulk_workers(self._bulk_plan, self.settings, fp32_cpu)
+        return embed_batches(rows, self._info.dimensions, forward, batches, workers, progress, checkpoint)
 
     # --- the Embedder protocol --------------------------------------------------------------------
 
@@ -367,30 +274,6 @@ class MiniLMEmbedder:
         self._batcher.close()
         # Free the ONNX Runtime session (and its threads) now, not during interpreter shutdown.
         self._onnx = None
-
-
-_threads_lock = threading.Lock()
-_threads_held = {"builds": 0, "saved": 0}
-
-
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """torch's thread count is process-wide: it is 1 while any bulk build runs in parallel workers, and
-    what it was before once the last of them ends (builds may overlap, e.g. two vector-store jobs)."""
-    import torch
-
-    with _threads_lock:
-        if _threads_held["builds"] == 0:
-            _threads_held["saved"] = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _threads_held["builds"] += 1
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_held["builds"] -= 1
-            if _threads_held["builds"] == 0:
-                torch.set_num_threads(_threads_held["saved"])
 
 
 def _folder_digest(folder: Path) -> str:

@@ -1,6 +1,7 @@
 """The vector stores' rows in the gateway database: stores, their files (each one's ingestion state)
 and file batches. The database is the jobs' queue: a file row ``in_progress`` (or ``removing``) is
-work still to do, so a gateway that stops mid-job leaves it there for the next start."""
+work still to do, so a gateway that stops mid-job leaves it there for the next start (the worker's side
+of that queue: ``retrievers.vector_store_queue``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ import json
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from core.sql import SqlDatabase
 from core.vector_stores import (
-    ChunkingSpec,
     FileBatchRecord,
     FileCounts,
     FileError,
@@ -22,75 +21,18 @@ from core.vector_stores import (
     VectorStoreRecord,
     store_tag,
 )
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS aihub_vector_stores (
-        id TEXT PRIMARY KEY,
-        project TEXT NOT NULL,
-        name TEXT NOT NULL,
-        created DOUBLE PRECISION NOT NULL,
-        last_active DOUBLE PRECISION NOT NULL,
-        metadata TEXT NOT NULL,
-        index_digest TEXT,
-        lease_owner TEXT,
-        lease_until DOUBLE PRECISION
-    )""",
-    """CREATE TABLE IF NOT EXISTS aihub_vector_store_files (
-        store_id TEXT NOT NULL,
-        file_id TEXT NOT NULL,
-        status TEXT NOT NULL,
-        created DOUBLE PRECISION NOT NULL,
-        usage_bytes BIGINT NOT NULL,
-        chunk_tokens INTEGER,
-        overlap_tokens INTEGER,
-        attributes TEXT NOT NULL,
-        error_code TEXT,
-        error_message TEXT,
-        batch_id TEXT,
-        job TEXT NOT NULL,
-        PRIMARY KEY (store_id, file_id)
-    )""",
-    """CREATE TABLE IF NOT EXISTS aihub_vector_store_batches (
-        id TEXT PRIMARY KEY,
-        store_id TEXT NOT NULL,
-        created DOUBLE PRECISION NOT NULL,
-        cancelled INTEGER NOT NULL
-    )""",
-)
-REMOVING = "removing"  # deleted from the store, still to be taken out of its index
-_STORE_COLUMNS = "id, project, name, created, last_active, metadata, index_digest"
-_FILE_COLUMNS = (
-    "file_id, store_id, status, created, usage_bytes, chunk_tokens, overlap_tokens, attributes, "
-    "error_code, error_message, batch_id, job"
+from retrievers.vector_store_queue import IngestQueue
+from retrievers.vector_store_schema import (
+    FILE_COLUMNS,
+    REMOVING,
+    SCHEMA,
+    STORE_COLUMNS,
+    chunking_spec,
+    file_counts,
 )
 
 
-@dataclass(frozen=True, slots=True)
-class PendingFile:
-    """A file row a job works on; ``job`` tells whether the row changed since it was read."""
-
-    file_id: str
-    status: str
-    chunking: ChunkingSpec
-    attributes: Mapping[str, Any]
-    job: str
-
-
-def _counts(rows: Sequence[tuple[Any, ...]]) -> FileCounts:
-    by_status = {str(status): int(count) for status, count in rows}
-    return FileCounts(
-        in_progress=by_status.get("in_progress", 0),
-        completed=by_status.get("completed", 0),
-        failed=by_status.get("failed", 0),
-        cancelled=by_status.get("cancelled", 0),
-    )
-
-
-def _chunking(size: Any, overlap: Any) -> ChunkingSpec:
-    return ChunkingSpec(None if size is None else int(size), None if overlap is None else int(overlap))
-
-
-class VectorStoreRecords:
+class VectorStoreRecords(IngestQueue):
     def __init__(self, database: SqlDatabase) -> None:
         self.db = database
         database.apply_schema(SCHEMA)
@@ -109,7 +51,7 @@ class VectorStoreRecords:
         where, params = "store_id = ?", [store_id]
         if batch_id is not None:
             where, params = where + " AND batch_id = ?", [*params, batch_id]
-        return _counts(
+        return file_counts(
             self.db.execute(
                 f"SELECT status, COUNT(*) FROM aihub_vector_store_files WHERE {where} GROUP BY status", params
             )
@@ -139,13 +81,13 @@ class VectorStoreRecords:
         where, params = "id = ?", [store_id]
         if project is not None:
             where, params = where + " AND project = ?", [*params, project]
-        rows = self.db.execute(f"SELECT {_STORE_COLUMNS} FROM aihub_vector_stores WHERE {where}", params)
+        rows = self.db.execute(f"SELECT {STORE_COLUMNS} FROM aihub_vector_stores WHERE {where}", params)
         return self._store(rows[0]) if rows else None
 
     def stores(self, project: str, descending: bool) -> list[VectorStoreRecord]:
         direction = "DESC" if descending else "ASC"
         rows = self.db.execute(
-            f"SELECT {_STORE_COLUMNS} FROM aihub_vector_stores WHERE project = ? "
+            f"SELECT {STORE_COLUMNS} FROM aihub_vector_stores WHERE project = ? "
             f"ORDER BY created {direction}, id {direction}",
             (project,),
         )
@@ -230,7 +172,7 @@ class VectorStoreRecords:
             status=status,
             created_at=int(created),
             usage_bytes=int(usage),
-            chunking=_chunking(size, overlap),
+            chunking=chunking_spec(size, overlap),
             attributes=json.loads(attributes),
             last_error=FileError(code, message) if code else None,
             batch_id=batch,
@@ -246,7 +188,7 @@ class VectorStoreRecords:
             where, params = where + " AND batch_id = ?", [*params, batch_id]
         direction = "DESC" if descending else "ASC"
         rows = self.db.execute(
-            f"SELECT {_FILE_COLUMNS} FROM aihub_vector_store_files WHERE {where} "
+            f"SELECT {FILE_COLUMNS} FROM aihub_vector_store_files WHERE {where} "
             f"ORDER BY created {direction}, file_id {direction}",
             params,
         )
@@ -254,7 +196,7 @@ class VectorStoreRecords:
 
     def file(self, store_id: str, file_id: str) -> VectorStoreFileRecord | None:
         rows = self.db.execute(
-            f"SELECT {_FILE_COLUMNS} FROM aihub_vector_store_files WHERE store_id = ? AND file_id = ? "
+            f"SELECT {FILE_COLUMNS} FROM aihub_vector_store_files WHERE store_id = ? AND file_id = ? "
             "AND status <> ?",
             (store_id, file_id, REMOVING),
         )
@@ -292,80 +234,3 @@ class VectorStoreRecords:
                 ),
                 (store_id, batch_id),
             )
-
-    # --- the worker's side -----------------------------------------------------------------------
-
-    def stores_with_work(self) -> list[str]:
-        rows = self.db.execute(
-            "SELECT DISTINCT store_id FROM aihub_vector_store_files WHERE status IN ('in_progress', ?)",
-            (REMOVING,),
-        )
-        return sorted(str(row[0]) for row in rows)
-
-    def claim(self, store_id: str, owner: str, lease_s: float) -> bool:
-        """Takes the store's job, unless another live worker holds it (its lease has not run out)."""
-        now = time.time()
-        rows = self.db.execute(
-            "UPDATE aihub_vector_stores SET lease_owner = ?, lease_until = ? WHERE id = ? "
-            "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?) RETURNING id",
-            (owner, now + lease_s, store_id, owner, now),
-        )
-        return bool(rows)
-
-    def release(self, store_id: str, owner: str) -> None:
-        self.db.execute(
-            "UPDATE aihub_vector_stores SET lease_owner = NULL, lease_until = NULL "
-            "WHERE id = ? AND lease_owner = ?",
-            (store_id, owner),
-        )
-
-    def pending(self, store_id: str, limit: int) -> list[PendingFile]:
-        rows = self.db.execute(
-            "SELECT file_id, status, chunk_tokens, overlap_tokens, attributes, job "
-            "FROM aihub_vector_store_files WHERE store_id = ? AND status IN ('in_progress', ?) "
-            "ORDER BY created, file_id LIMIT ?",
-            (store_id, REMOVING, limit),
-        )
-        return [
-            PendingFile(str(f), str(s), _chunking(size, overlap), json.loads(a), str(job))
-            for f, s, size, overlap, a, job in rows
-        ]
-
-    def fail(self, store_id: str, file: PendingFile, error: FileError) -> None:
-        self.db.execute(
-            "UPDATE aihub_vector_store_files SET status = 'failed', error_code = ?, error_message = ? "
-            "WHERE store_id = ? AND file_id = ? AND job = ?",
-            (error.code, error.message, store_id, file.file_id, file.job),
-        )
-
-    def commit(self, store_id: str, digest: str | None, done: Sequence[PendingFile]) -> bool:
-        """Records the new index version and settles the files it holds, in one transaction; False when
-        the store was deleted meanwhile. A row whose job token changed (re-added) stays queued."""
-        with self.db.transaction() as cursor:
-            cursor.execute(
-                self.db.sql(
-                    "UPDATE aihub_vector_stores SET index_digest = ?, last_active = ? "
-                    "WHERE id = ? RETURNING id"
-                ),
-                (digest, time.time(), store_id),
-            )
-            if not cursor.fetchall():
-                return False
-            for file in done:
-                if file.status == REMOVING:
-                    statement = (
-                        "DELETE FROM aihub_vector_store_files WHERE store_id = ? AND file_id = ? AND job = ?"
-                    )
-                else:
-                    statement = (
-                        "UPDATE aihub_vector_store_files SET status = 'completed' "
-                        "WHERE store_id = ? AND file_id = ? AND job = ?"
-                    )
-                cursor.execute(self.db.sql(statement), (store_id, file.file_id, file.job))
-        return True
-
-    def renew(self, store_id: str, owner: str, lease_s: float) -> None:
-        self.db.execute(
-            "UPDATE aihub_vector_stores SET lease_until = ? WHERE id = ? AND lease_owner = ?",
-            (time.time() + lease_s, store_id, owner),
-        )

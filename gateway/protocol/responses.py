@@ -9,128 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 
 from core.errors import InvalidRequestError
 from gateway.errors import from_validation_error
-from gateway.protocol.chat import NAME_PATTERN, response_schema
+from gateway.protocol.chat import response_schema
 from gateway.protocol.common import MAX_TOKENS_LIMIT, StrictWireModel
-from gateway.protocol.json_schema import SchemaShapeError, check_object_schema
+from gateway.protocol.response_input import CONTENT_TYPES, ITEM_MODELS, InputItem, MessageItem
+from gateway.protocol.response_tools import TOOL_MODELS, FileSearchTool, FunctionTool, NamedTool, Tool
 
 INCLUDABLE = frozenset({"file_search_call.results", "reasoning.encrypted_content"})
 MAX_METADATA_KEYS = 16
-
-
-class TextPart(StrictWireModel):
-    type: Literal["input_text", "output_text", "text"]
-    text: str
-    annotations: list[dict[str, Any]] | None = None  # output_text of an earlier answer, sent back
-
-
-class RefusalPart(StrictWireModel):
-    type: Literal["refusal"]
-    refusal: str
-
-
-class MessageItem(StrictWireModel):
-    type: Literal["message"] = "message"
-    id: str | None = None
-    role: Literal["user", "system", "developer", "assistant"]
-    content: str | list[TextPart | RefusalPart]
-    status: str | None = None
-
-    def text(self) -> str:
-        if isinstance(self.content, str):
-            return self.content
-        return "\n".join(p.text if isinstance(p, TextPart) else p.refusal for p in self.content)
-
-
-class FunctionCallItem(StrictWireModel):
-    type: Literal["function_call"]
-    id: str | None = None
-    call_id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    arguments: str
-    status: str | None = None
-
-
-class FunctionCallOutputItem(StrictWireModel):
-    type: Literal["function_call_output"]
-    id: str | None = None
-    call_id: str = Field(min_length=1)
-    output: str | list[TextPart]
-    status: str | None = None
-
-    def text(self) -> str:
-        return self.output if isinstance(self.output, str) else "\n".join(p.text for p in self.output)
-
-
-class FileSearchCallItem(StrictWireModel):
-    """An earlier turn's search, sent back with its output: kept in the history, not shown to the model."""
-
-    type: Literal["file_search_call"]
-    id: str
-    queries: list[str] = Field(default_factory=list)
-    status: str | None = None
-    results: list[dict[str, Any]] | None = None
-
-
-InputItem = MessageItem | FunctionCallItem | FunctionCallOutputItem | FileSearchCallItem
-_ITEM_MODELS: dict[str, type[StrictWireModel]] = {
-    "message": MessageItem,
-    "function_call": FunctionCallItem,
-    "function_call_output": FunctionCallOutputItem,
-    "file_search_call": FileSearchCallItem,
-}
-_CONTENT_TYPES = {"input_text", "output_text", "text", "refusal"}
-
-
-class FunctionTool(StrictWireModel):
-    type: Literal["function"]
-    name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-    strict: bool | None = None
-
-    @field_validator("parameters")
-    @classmethod
-    def _parameters_are_a_schema(cls, parameters: dict[str, Any] | None) -> dict[str, Any] | None:
-        if parameters is not None:
-            try:
-                check_object_schema(parameters)
-            except SchemaShapeError as exc:
-                raise ValueError(f"not a valid JSON Schema: {exc}") from None
-        return parameters
-
-    def as_chat_tool(self) -> dict[str, Any]:
-        """The chat-completions shape engines and chat templates take."""
-        function: dict[str, Any] = {"name": self.name}
-        if self.description is not None:
-            function["description"] = self.description
-        function["parameters"] = self.parameters or {"type": "object", "properties": {}}
-        return {"type": "function", "function": function}
-
-
-class RankingOptions(StrictWireModel):
-    ranker: str | None = None
-    score_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-
-
-class FileSearchTool(StrictWireModel):
-    type: Literal["file_search"]
-    vector_store_ids: list[str] = Field(min_length=1, max_length=16)
-    max_num_results: int = Field(default=10, ge=1, le=50)
-    filters: dict[str, Any] | None = None
-    ranking_options: RankingOptions | None = None
-
-
-Tool = FunctionTool | FileSearchTool
-_TOOL_MODELS: dict[str, type[StrictWireModel]] = {"function": FunctionTool, "file_search": FileSearchTool}
-
-
-class NamedTool(StrictWireModel):
-    type: Literal["function", "file_search"]
-    name: str | None = None
 
 
 class TextFormat(StrictWireModel):
@@ -276,7 +165,7 @@ class CreateResponseRequest(StrictWireModel):
         tools: list[Tool] = []
         for index, data in enumerate(self.tools or ()):
             kind = data.get("type")
-            model = _TOOL_MODELS.get(kind) if isinstance(kind, str) else None
+            model = TOOL_MODELS.get(kind) if isinstance(kind, str) else None
             if model is None:
                 raise InvalidRequestError(
                     f"Tool type {kind!r} is not supported here; supported: function, file_search.",
@@ -299,7 +188,7 @@ class CreateResponseRequest(StrictWireModel):
         items: list[InputItem] = []
         for index, data in enumerate(self.input):
             kind = data.get("type", "message")
-            model = _ITEM_MODELS.get(kind) if isinstance(kind, str) else None
+            model = ITEM_MODELS.get(kind) if isinstance(kind, str) else None
             if model is None:
                 raise InvalidRequestError(
                     f"Input item type {kind!r} is not supported here; supported: message, "
@@ -311,7 +200,7 @@ class CreateResponseRequest(StrictWireModel):
             if model is MessageItem and isinstance(content, list):
                 for part_index, part in enumerate(content):
                     part_type = part.get("type") if isinstance(part, dict) else None
-                    if part_type not in _CONTENT_TYPES:
+                    if part_type not in CONTENT_TYPES:
                         raise InvalidRequestError(
                             f"Content type {part_type!r} is not supported: these models read text only.",
                             param=f"input[{index}].content[{part_index}].type",
@@ -344,24 +233,3 @@ class CreateResponseRequest(StrictWireModel):
         if fmt is None:
             return {"format": {"type": "text"}}
         return {"format": fmt.model_dump(by_alias=True, exclude_none=True)}
-
-
-def tool_wire(tool: Tool) -> dict[str, Any]:
-    """A tool as the response object echoes it."""
-    if isinstance(tool, FunctionTool):
-        return {
-            "type": "function",
-            "name": tool.name,
-            "description": tool.description,
-            "parameters": tool.parameters or {"type": "object", "properties": {}},
-            "strict": tool.strict if tool.strict is not None else True,
-        }
-    wire: dict[str, Any] = {
-        "type": "file_search",
-        "vector_store_ids": tool.vector_store_ids,
-        "max_num_results": tool.max_num_results,
-        "filters": tool.filters,
-    }
-    if tool.ranking_options is not None:
-        wire["ranking_options"] = tool.ranking_options.model_dump(exclude_none=True)
-    return wire

@@ -119,13 +119,15 @@ async def test_concurrent_requests_each_get_their_own_answer(engine: Engine) -> 
 
 async def test_logit_bias_forces_a_token_and_refuses_ids_beyond_the_vocabulary(engine: Engine) -> None:
     biased, chunks = await run(
-        engine, completion("The capital of France is", temperature=0, max_tokens=6, logit_bias=((1000, 100.0),))
+        engine,
+        completion("The capital of France is", temperature=0, max_tokens=6, logit_bias=((1000, 100.0),)),
     )
     piece = biased[: len(biased) // 6]
     assert piece and biased == piece * 6, biased  # token 1000, six times
     assert chunks[-1].completion_tokens == 6
     banned, _ = await run(
-        engine, completion("The capital of France is", temperature=0, max_tokens=6, logit_bias=((1000, -100.0),))
+        engine,
+        completion("The capital of France is", temperature=0, max_tokens=6, logit_bias=((1000, -100.0),)),
     )
     assert piece not in banned
     with pytest.raises(InvalidRequestError) as refused:
