@@ -29,29 +29,45 @@ class ClientDisconnected(Exception):
     """The client closed its connection before the response was ready; the work was cancelled."""
 
 
-async def _disconnect(receive: Receive) -> None:
+async def _watch(receive: Receive, work_task: asyncio.Task[object], left: list[bool]) -> None:
     # Called once the body was read: the server answers only when the connection closes (uvicorn, and
     # the test clients once the response is complete). A server that answers anything else again (not
     # ASGI, but some harnesses replay the body) would make this loop spin: then stop watching instead.
     if (await receive())["type"] != "http.disconnect":
         await asyncio.Event().wait()
+    left.append(True)
+    work_task.cancel()
 
 
 async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """``await work``, unless the client disconnects first: then the work is cancelled (and awaited, so
-    its cleanup ran) and ``ClientDisconnected`` is raised. Call only after the body was read."""
-    task = asyncio.ensure_future(work)
-    watch = asyncio.ensure_future(_disconnect(request.receive))
+    """``await work``, unless the client disconnects first: then the work is cancelled (its cleanup runs
+    as the cancellation unwinds it) and ``ClientDisconnected`` is raised. The request's body is read
+    before the watch starts; the work reads it again from Starlette's copy (``request.body()``).
+
+    The work runs in the caller's task; only the watch is a task of its own, which cancels the caller
+    when the client leaves. (A second task for the work and ``asyncio.wait`` on both cost about 30 µs a
+    call on this VM, paid twice by every non-streamed request.)
+    """
+    # The body first, whole (Starlette keeps it for the work): a watch started while pieces of it are
+    # still arriving would take one of them off the connection.
+    await request.body()
+    current = asyncio.current_task()
+    assert current is not None
+    left: list[bool] = []
+    watch = asyncio.ensure_future(_watch(request.receive, current, left))
     try:
-        await asyncio.wait((task, watch), return_when=asyncio.FIRST_COMPLETED)
-    finally:  # also when this request's own task is cancelled
-        if not task.done():
-            task.cancel()
+        result = await work
+    except asyncio.CancelledError:
+        if left and current.uncancel() == 0:  # our cancellation, not one of the request's own
+            raise ClientDisconnected from None
+        raise
+    finally:
+        # The watch runs only while this task waits inside the ``try``, so once here it either already
+        # cancelled this task (handled above) or never will.
         watch.cancel()
-        await asyncio.wait((task, watch))
-    if task.cancelled() and watch.done() and not watch.cancelled():
-        raise ClientDisconnected
-    return task.result()
+    if left:  # the work swallowed the cancellation: withdraw it, or the caller's next await gets it
+        current.uncancel()
+    return result
 
 
 def client_closed_response(scope: Scope) -> Response:

@@ -1,3 +1,4 @@
+import asyncio
 import json
 from pathlib import Path
 
@@ -100,6 +101,17 @@ def test_build_add_version_and_serve_through_the_provider(workspace, embedder: M
     assert old.info.documents == 2
     assert old.search_batch(["ocean tides and the moon"], top_k=3)[0][0].doc_id != "tides"
     assert provider.open_sync(second_ref) is new  # cached by digest
+
+    async def opened_over_the_event_loop() -> None:
+        # An open index comes back straight from the cache; a tag moved meanwhile is followed at once.
+        assert await provider.open("indexes/notes:latest") is new
+        store.tag(first_ref, "indexes/notes:latest")
+        moved = await provider.open("indexes/notes:latest")
+        assert moved.info.digest == old.info.digest and moved.info.documents == 2
+        with pytest.raises(ArtifactNotFoundError):
+            await provider.open("indexes/nothing:latest")
+
+    asyncio.run(opened_over_the_event_loop())
 
     # an embedder other than the one the index was built with is refused
     wrong = HubIndexProvider(store, {"other": embedder}, RetrieverSettings(work_dir=workspace["root"] / "w2"))
