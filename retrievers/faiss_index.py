@@ -17,11 +17,6 @@ DEFAULT_PARAMETERS: dict[str, Any] = {"kind": "flat", "hnsw_m": 32, "ef_construc
 Scores = npt.NDArray[np.float32]
 Ids = npt.NDArray[np.int64]
 
-# Below this many queries FAISS scans a flat index one query at a time on one core (its BLAS path starts
-# at 20 queries, ``faiss.cvar.distance_compute_blas_threshold``); the scan is memory-bound, and a BLAS
-# matrix-vector product over the same vectors reads them on every core: 1.7-2x faster on two cores here.
-SMALL_BATCH = 20
-
 
 def _faiss() -> Any:
     # Imported lazily; typed loosely since faiss's SWIG signatures are not what its stubs say.
@@ -89,8 +84,6 @@ class FaissIndex:
             queries = np.ascontiguousarray(queries, dtype=np.float32)
         hnsw = self._hnsw
         if allowed is None:
-            if not hnsw and len(queries) < SMALL_BATCH:
-                return self._scan(queries, k)
             if hnsw:
                 self.index.hnsw.efSearch = max(int(self.parameters["ef_search"]), k)
             scores, ids = self.index.search(queries, k)
@@ -107,23 +100,4 @@ class FaissIndex:
         else:
             params = faiss.SearchParameters(sel=selector)
         scores, ids = self.index.search(queries, k, params=params)
-        return scores, ids
-
-    def _scan(self, queries: npt.NDArray[np.float32], k: int) -> tuple[Scores, Ids]:
-        """Exact top ``k`` of a flat index by a BLAS product over FAISS's own vector storage (a view,
-        not a copy); the same hits as ``index.search``, equal scores by the higher id first, as FAISS
-        orders them."""
-        index = self.index
-        faiss = _faiss()
-        stored = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
-        products = queries @ stored.T  # (queries, rows)
-        count = len(queries)
-        scores = np.empty((count, k), np.float32)
-        ids = np.empty((count, k), np.int64)
-        for row in range(count):
-            row_scores = products[row]
-            top = np.argpartition(row_scores, -k)[-k:] if k < len(row_scores) else np.arange(len(row_scores))
-            order = np.lexsort((-top, -row_scores[top]))
-            ids[row] = top[order]
-            scores[row] = row_scores[ids[row]]
         return scores, ids
