@@ -61,14 +61,16 @@ def test_kinds_without_their_part_are_not_sent() -> None:
 
 
 def test_a_request_past_its_timeout_is_a_hang_and_a_5xx_is_counted() -> None:
-    async def one(url: str, kind: str) -> Result:
+    async def one(url: str, kind: str, timeout_s: float) -> Result:
         async with httpx.AsyncClient(base_url=url.removesuffix("/v1")) as client:
-            return await run_one(client, Target(url.removesuffix("/v1"), REMOTE_MODEL), kind, 0, 0.5)
+            return await run_one(client, Target(url.removesuffix("/v1"), REMOTE_MODEL), kind, 0, timeout_s)
 
     with scripted_upstream(ScriptedUpstreamDouble(mode="hang")) as url:
-        assert asyncio.run(one(url, "chat")).outcome == "hang"
+        assert asyncio.run(one(url, "chat", 0.5)).outcome == "hang"
+    # The others answer at once; a generous bound keeps a busy test machine from turning them into hangs
+    # (a cut stream took longer than 0.5 s once in a full CI-like run).
     with scripted_upstream(ScriptedUpstreamDouble(mode="status", status=503)) as url:
-        result = asyncio.run(one(url, "stream"))
+        result = asyncio.run(one(url, "stream", 10.0))
         assert (result.outcome, result.status) == ("5xx", 503)
     with scripted_upstream(ScriptedUpstreamDouble(mode="cut")) as url:
-        assert asyncio.run(one(url, "stream")).outcome == "cut"
+        assert asyncio.run(one(url, "stream", 10.0)).outcome == "cut"
