@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from core.errors import RateLimitError
-from tenancy.limit_store import CounterKey
+from tenancy.limit_store import CounterKey, carried
 from tenancy.limit_windows import Period, format_reset, retry_after, window
 
 if TYPE_CHECKING:
@@ -47,7 +47,10 @@ class Leased:
     window_end: int = 0
     balance: int = 0  # leased and unspent (below zero: spent beyond the lease, not charged yet)
     used: int = 0  # the shared counter as last seen (every process's leases and charges)
-    exhausted: bool = False  # the shared counter is full for this window: no lease can succeed
+    sliding: bool = False  # the previous window's use carries into this one, fading as it ends
+    previous: int = 0  # the previous window's shared counter, as the last lease saw it
+    exhausted: bool = False  # the shared counter is full: no lease can succeed before `retry_at`
+    retry_at: float = 0.0  # when room for one request appears (a fixed window: its end)
     estimate: float = 0.0  # tokens per request of this scope (its mean, recent ones weighing most)
     sampled: bool = False  # a request of this scope has finished in this process
     fetch: Future[None] | None = None  # the lease being taken (admits needing it share it)
@@ -56,8 +59,45 @@ class Leased:
     def roll(self, now: float) -> None:
         if not self.window_start <= now < self.window_end:
             self.window_start, self.window_end = window(self.period, now)
-            self.balance = self.used = 0
+            self.balance = self.used = self.previous = 0
             self.exhausted = False
+        elif self.exhausted and now >= self.retry_at:  # the carry has faded enough: ask again
+            self.exhausted = False
+
+    def carry_weight(self, now: float) -> float:
+        """The share of the previous window still inside the trailing window at ``now``."""
+        if not self.sliding:
+            return 0.0
+        length = self.window_end - self.window_start
+        return min(1.0, max(0.0, (self.window_end - now) / length))
+
+    def carry(self, now: float) -> int:
+        return carried(self.previous, self.carry_weight(now))
+
+    def room_at(self, now: float, need: int) -> float:
+        """When ``need`` more fits under the cap, if nothing else is used meanwhile: within this window
+        as the carry fades, else in the next one as this window's use fades (a fixed window: its end)."""
+        if not self.sliding:
+            return float(self.window_end)
+        length = self.window_end - self.window_start
+        left = self.limit - self.used - need  # room once the carry is gone
+        if left >= 0 and self.previous > 0:
+            return max(now, self.window_end - length * left / self.previous)
+        if left >= 0:
+            return now
+        # Next window: this window's use becomes the carry, `used * (end + length - t) / length`.
+        fits = self.limit - need
+        if self.used <= 0 or fits < 0:
+            return float(self.window_end + length)
+        return self.window_end + length - length * fits / self.used
+
+    def reset_at(self, now: float) -> float:
+        """When nothing counted so far counts any more: OpenAI's ``x-ratelimit-reset-*``."""
+        if not self.sliding:
+            return float(self.window_end)
+        if self.used > 0 or self.balance < 0:
+            return float(self.window_end + (self.window_end - self.window_start))
+        return float(self.window_end) if self.carry(now) > 0 else now
 
     def reserve(self) -> int:
         """What one request is expected to take: it is admitted while the balance has at least 1 and
@@ -75,8 +115,8 @@ class Leased:
     def key(self) -> CounterKey:
         return CounterKey(self.scope, self.kind, self.window_start, self.window_end)
 
-    def remaining(self) -> int:
-        return max(0, self.limit - self.used + self.balance)
+    def remaining(self, now: float) -> int:
+        return max(0, self.limit - self.carry(now) - self.used + self.balance)
 
 
 @dataclass(eq=False, slots=True)
@@ -115,7 +155,7 @@ def tightest(counters: Sequence[Leased], now: float, requests: bool) -> Tightest
     best: Tightest | None = None
     for counter in counters:
         if (counter.kind == "rpm") == requests:
-            entry = Tightest(counter.limit, counter.remaining(), counter.window_end - now)
+            entry = Tightest(counter.limit, counter.remaining(now), counter.reset_at(now) - now)
             if best is None or entry.remaining < best.remaining:
                 best = entry
     return best
@@ -199,12 +239,13 @@ def denial(plan: Plan, leased: Sequence[Leased], slots: Sequence[Slots], now: fl
             headers=headers,
         )
     if leased:
-        counter = max(leased, key=lambda c: c.window_end)
-        wait = counter.window_end - now
+        waits = [max(c.retry_at, c.room_at(now, c.reserve())) - now for c in leased]
+        counter, wait = max(zip(leased, waits, strict=True), key=lambda pair: pair[1])
+        wait = max(0.0, wait)
         headers["retry-after"] = retry_after(wait)
         return RateLimitError(
             f"Rate limit reached for {_WHAT[counter.kind]} on {_who(counter.scope)}: limit {counter.limit}, "
-            f"used {counter.limit - counter.remaining()}. Please try again in {format_reset(wait)}.",
+            f"used {counter.limit - counter.remaining(now)}. Please try again in {format_reset(wait)}.",
             code="rate_limit_exceeded",
             headers=headers,
         )

@@ -2,8 +2,9 @@
 
 ``rate_counters`` holds one row per scope (``key:<id>`` or ``project:<name>``), kind (``rpm``, ``tpm``,
 ``day``, ``month``) and window: ``used`` is what every process has leased or charged in that window.
-A lease only ever succeeds when it fits under the limit (an atomic conditional upsert), so processes
-together never admit more than the limit; see ``tenancy/limits.py`` for how leases are spent.
+A lease only ever succeeds when it fits under the cap (an atomic conditional upsert): the limit, less
+for a sliding window what the previous window still carries into it, so processes together never
+admit more than the limit; see ``tenancy/limits.py`` for how leases are spent.
 
 ``rate_slots`` holds, per concurrency scope, one row per process: the slots it holds and when they
 expire. A process refreshes ``expires_at`` while it lives; the slots of one that crashed stop counting
@@ -17,6 +18,7 @@ them from worker threads, never from the event loop.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -60,6 +62,12 @@ _NEVER = 2**62  # anchor rows are never cleaned up: one small row per concurrenc
 KEEP_ENDED_S = 3600  # rows of ended windows are kept this long (for `SELECT` while debugging)
 
 
+def carried(previous: int, weight: float) -> int:
+    """What a previous window's ``previous`` still counts at ``weight``, rounded up (the epsilon: a
+    weight like 40/60 must not round 3 * 40/60 up to 3)."""
+    return max(0, math.ceil(previous * weight - 1e-9))
+
+
 class CounterKey(NamedTuple):
     scope: str
     kind: str
@@ -79,26 +87,49 @@ class CounterStore:
             time.sleep(0.2)
             database.apply_schema(SCHEMA)
 
-    def lease(self, key: CounterKey, amount: int, limit: int) -> tuple[int, int]:
-        """Takes up to ``amount`` of the window's allowance: ``(granted, used after)``. Grants less than
-        asked (possibly 0) only when the counter is that close to ``limit``."""
+    def lease(
+        self, key: CounterKey, amount: int, limit: int, carry_weight: float = 0.0
+    ) -> tuple[int, int, int]:
+        """Takes up to ``amount`` of the window's allowance: ``(granted, used after, previous window's
+        used)``. Grants less than asked (possibly 0) only when the counter is that close to its cap.
+
+        The cap is ``limit`` for a fixed window. For a sliding one (``carry_weight`` > 0) it is ``limit``
+        less ``carry_weight`` (the share of the last window still inside the trailing window) of what
+        the previous window used: the count over the trailing window, estimated as if the previous
+        window's requests were spread evenly over it. The weight only falls as time passes, so a lease
+        that fits stays within the cap."""
         db = self.database
         with db.transaction() as cursor:
-            cursor.execute(db.sql(_LEASE), (*key, amount, limit))
+            previous = 0
+            if carry_weight > 0:
+                length = key.window_end - key.window_start
+                cursor.execute(
+                    db.sql(f"SELECT used FROM rate_counters {_WHERE}"),
+                    (key.scope, key.kind, key.window_start - length),
+                )
+                rows = cursor.fetchall()
+                previous = int(rows[0][0]) if rows else 0
+            cap = limit - carried(previous, carry_weight)
+            ask = min(amount, cap)
+            if ask <= 0:  # the carry alone fills the window: nothing to write
+                cursor.execute(db.sql(f"SELECT used FROM rate_counters {_WHERE}"), tuple(key[:3]))
+                rows = cursor.fetchall()
+                return 0, int(rows[0][0]) if rows else 0, previous
+            cursor.execute(db.sql(_LEASE), (*key, ask, cap))
             rows = cursor.fetchall()
             if rows:
-                return amount, int(rows[0][0])
+                return ask, int(rows[0][0]), previous
             # The whole lease does not fit: take what is left (rare: once per window and process).
             cursor.execute(
                 db.sql(f"SELECT used FROM rate_counters {_WHERE}{self._lock_suffix}"), tuple(key[:3])
             )
             used = int(cursor.fetchall()[0][0])
-            granted = max(0, min(amount, limit - used))
+            granted = max(0, min(ask, cap - used))
             if granted:
                 cursor.execute(
                     db.sql(f"UPDATE rate_counters SET used = used + ? {_WHERE}"), (granted, *key[:3])
                 )
-            return granted, used + granted
+            return granted, used + granted, previous
 
     def charge(self, charges: Sequence[tuple[CounterKey, int]]) -> None:
         """Adds what was spent beyond the leases (may pass the limit: it was spent) or, negative, gives

@@ -13,6 +13,8 @@ from tenancy.database import DatabaseError
 from tenancy.limit_counters import ESTIMATE_WEIGHT, Leased, LimitPermit, Slots
 from tenancy.limit_flusher import LimiterState
 
+RETRY_FLOOR_S = 0.05  # a full sliding counter is asked again at most this often per process
+
 
 def lease(state: LimiterState, counter: Leased) -> None:
     """Takes a lease for ``counter``'s window; every admit waiting on this fetch shares it."""
@@ -23,13 +25,18 @@ def lease(state: LimiterState, counter: Leased) -> None:
                 # Enough for every waiting admit (and any debt), and a block beyond.
                 shortfall = counter.reserve() * max(1, counter.waiting) - counter.balance
                 amount = min(limit, max(0, shortfall) + counter.block)
-            granted, used = state.store.lease(key, amount, limit)
+                weight = counter.carry_weight(state.clock())
+            granted, used, previous = state.store.lease(key, amount, limit, weight)
             with state.lock:
                 if counter.window_start == key.window_start:  # else the window ended meanwhile
                     counter.balance += granted
-                    counter.used = used
-                    # Less than asked: the shared counter is full; the window refuses locally from now on.
+                    counter.used, counter.previous = used, previous
+                    # Less than asked: the shared counter is full; refusals are local (no query) until
+                    # room for a request should be back, and at most every RETRY_FLOOR_S.
                     counter.exhausted = granted < amount
+                    if counter.exhausted:
+                        now = state.clock()
+                        counter.retry_at = max(now + RETRY_FLOOR_S, counter.room_at(now, counter.reserve()))
     except DatabaseError as exc:
         with state.lock:
             state.failed(exc)

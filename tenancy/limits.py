@@ -9,7 +9,12 @@
   runs out, one lease fetch in a worker thread serves every admit waiting for it. Processes together
   therefore never admit more than the limit (requests exactly; tokens up to what admitted requests use
   beyond their reservation), and under-use it by at most one unused lease per process at a window's
-  end. A counter that is full stays refused locally until its window ends: refusals cost no query.
+  end. A counter that is full is refused locally until room for a request should be back (its window's
+  end, or sooner as a sliding window's carry fades): refusals cost no query.
+* **Sliding windows** (rpm and tpm, ``window: sliding``, the default) count the trailing minute as the
+  previous UTC minute's counter weighted by the share of it still inside, plus this minute's: a lease
+  fits under the limit less that carry. The estimate assumes the previous minute's use was spread
+  evenly, so a client cannot send twice a limit across a boundary, as it can with ``fixed`` windows.
 * **Tokens** are not known at admit: a request is admitted while any of the window's tokens are left
   and reserves up to the scope's mean tokens per request; ``finish`` settles the actual count locally.
   What a process spends beyond its lease is charged to the shared counter by the flusher within
@@ -27,8 +32,6 @@
   admit that needs it raises ``DatabaseError`` (503), with ``fail_open`` it is admitted and charged
   later. Admits still within a lease are unaffected either way.
 
-Windows are fixed, so a client may send up to twice a limit across one window boundary, as with any
-fixed-window limiter.
 """
 
 from __future__ import annotations
@@ -172,6 +175,7 @@ class DatabaseRateLimiter:
                 limit,
                 share(limit, settings.lease_fraction),
                 share(limit, settings.flush_fraction),
+                sliding=settings.window == "sliding" and period == "minute",
             )
         elif counter.limit != limit:
             counter.limit, counter.exhausted = limit, False  # a raised limit may have room again

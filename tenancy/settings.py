@@ -91,6 +91,11 @@ class LimitSettings(BaseModel):
     # When the database fails: `fail_closed` answers 503 to requests that need it (those still within
     # their process's lease are served); `fail_open` serves them and charges them once it works again.
     on_database_error: Literal["fail_open", "fail_closed"] = "fail_closed"
+    # rpm and tpm: `sliding` counts the trailing minute (the previous UTC minute's count weighted by how
+    # much of it is still inside, plus this minute's), so no burst passes a limit across a minute's
+    # boundary; `fixed` counts each UTC minute alone (up to twice a limit across a boundary).
+    # Token budgets always count whole UTC days or months.
+    window: Literal["sliding", "fixed"] = "sliding"
 
 
 class TenancySettings(BaseSettings):

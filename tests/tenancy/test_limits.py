@@ -102,7 +102,7 @@ def shared_used(database: Database, scope: str, kind: str) -> int:
     return int(rows[0][0] or 0)
 
 
-async def test_rpm_refuses_with_openai_code_and_headers_and_rolls_over(gateways: Gateways) -> None:
+async def test_rpm_refuses_with_openai_code_and_headers_and_slides(gateways: Gateways) -> None:
     clock = Clock(T0 + 18.5)
     limiter = gateways.limiter(clock)
     assert isinstance(limiter, RateLimiter)
@@ -113,20 +113,72 @@ async def test_rpm_refuses_with_openai_code_and_headers_and_rolls_over(gateways:
         assert isinstance(permit, Permit)
         remaining.append(permit.headers["x-ratelimit-remaining-requests"])
         assert permit.headers["x-ratelimit-limit-requests"] == "3"
-        assert permit.headers["x-ratelimit-reset-requests"] == "41.5s"
+        # Nothing counts any more once this minute has slid past: its end plus a minute.
+        assert permit.headers["x-ratelimit-reset-requests"] == "1m41.5s"
         assert "x-ratelimit-limit-tokens" not in permit.headers  # no token limit: no token headers
         permit.finish(10, 5)
     assert remaining == ["2", "1", "0"]
     error = await refused(limiter, alice)
     assert error.code == "rate_limit_exceeded"
     assert "requests per minute (RPM)" in error.message and "key_a" in error.message
-    assert error.headers["retry-after"] == "42"
+    # Room for one is back when the 3 carried into the next minute weigh 2: 20 s into it.
+    assert error.headers["retry-after"] == "62"
     assert error.headers["x-ratelimit-remaining-requests"] == "0"
-    assert error.headers["x-ratelimit-reset-requests"] == "41.5s"
-    clock.now = T0 + 60  # the next minute
+    assert error.headers["x-ratelimit-reset-requests"] == "1m41.5s"
+    clock.now = T0 + 60  # the next minute: the previous one is still wholly inside the trailing minute
+    await refused(limiter, alice)
+    clock.now = T0 + 80  # a third of it has slid out: 3 * 40/60 = 2 still count
+    permit = await limiter.admit(alice)
+    assert permit.headers["x-ratelimit-remaining-requests"] == "0"
+    await refused(limiter, alice)
+    clock.now = T0 + 121  # two minutes on: the trailing minute holds only the one at T0 + 80
+    permit = await limiter.admit(alice)
+    assert permit.headers["x-ratelimit-remaining-requests"] == "1"
+
+
+async def test_fixed_windows_roll_over_whole(gateways: Gateways) -> None:
+    clock = Clock(T0 + 18.5)
+    limiter = gateways.limiter(clock, window="fixed")
+    alice = key(rpm=3)
+    for _ in range(3):
+        permit = await limiter.admit(alice)
+        assert permit.headers["x-ratelimit-reset-requests"] == "41.5s"
+    error = await refused(limiter, alice)
+    assert error.headers["retry-after"] == "42" and error.headers["x-ratelimit-reset-requests"] == "41.5s"
+    clock.now = T0 + 60  # the next minute starts from nothing
     permit = await limiter.admit(alice)
     assert permit.headers["x-ratelimit-remaining-requests"] == "2"
     assert permit.headers["x-ratelimit-reset-requests"] == "1m0s"
+
+
+@pytest.mark.parametrize(("window", "across"), [("sliding", 0), ("fixed", 10)])
+async def test_a_burst_across_a_minute_boundary(gateways: Gateways, window: str, across: int) -> None:
+    """10 at the end of one minute, then as many as are let in just after it: none with a sliding
+    window, a whole second limit with a fixed one; half a minute on, half the limit again (sliding)."""
+    clock = Clock(T0 + 59)
+    first, second = gateways.limiter(clock, window=window), gateways.limiter(clock, window=window)
+    burst = key("key_burst", rpm=10)
+    for _ in range(10):  # one process (two would each keep part of a lease unused)
+        await first.admit(burst)
+    await refused(first, burst)
+    await refused(second, burst)
+    clock.now = T0 + 61
+
+    async def admitted() -> int:
+        count = 0
+        for limiter in (first, second) * 10:
+            try:
+                await limiter.admit(burst)
+            except RateLimitError:
+                continue
+            count += 1
+        return count
+
+    assert await admitted() == across
+    if window == "sliding":
+        clock.now = T0 + 90  # 10 * 30/60 = 5 still count
+        assert await admitted() == 5
+        assert shared_used(gateways.database(), "key:key_burst", "rpm") == 15
 
 
 async def test_tpm_counts_prompt_and_completion_tokens(gateways: Gateways) -> None:
@@ -140,7 +192,12 @@ async def test_tpm_counts_prompt_and_completion_tokens(gateways: Gateways) -> No
     error = await refused(limiter, bob)
     assert error.code == "rate_limit_exceeded" and "tokens per minute (TPM)" in error.message
     assert error.headers["x-ratelimit-remaining-tokens"] == "0"
-    assert error.headers["x-ratelimit-reset-tokens"] == "59s"
+    assert error.headers["x-ratelimit-reset-tokens"] == "1m59s"
+    # The tokens beyond the lease reach the shared counter within a flush tick.
+    database = gateways.database()
+    eventually(lambda: shared_used(database, "key:key_b", "tpm") == 120)
+    clock.now += 60  # the 120 still weigh 118 of 100 a second into the next minute
+    await refused(limiter, bob)
     clock.now += 60
     (await limiter.admit(bob)).finish(1, 1)
 
