@@ -55,9 +55,14 @@ class Leased:
     sampled: bool = False  # a request of this scope has finished in this process
     fetch: Future[None] | None = None  # the lease being taken (admits needing it share it)
     waiting: int = 0  # admits waiting for that lease
+    # Ended windows' balances, for the flusher: a debt is charged to the window it was spent in, an
+    # unused lease given back to it (a sliding window's carry then counts what was used, not leased).
+    unsettled: list[tuple[CounterKey, int]] = field(default_factory=list)
 
     def roll(self, now: float) -> None:
         if not self.window_start <= now < self.window_end:
+            if self.balance and self.window_end:
+                self.unsettled.append((self.key(), -self.balance))
             self.window_start, self.window_end = window(self.period, now)
             self.balance = self.used = self.previous = 0
             self.exhausted = False

@@ -118,14 +118,21 @@ class Flusher:
         with state.ledger_lock:
             with state.lock:
                 debts = [(c, c.key(), -c.balance) for c in state.leased.values() if c.balance < 0]
-            if not debts:
+                ended = [(c, c.unsettled) for c in state.leased.values() if c.unsettled]
+                for counter, _ in ended:
+                    counter.unsettled = []
+            if not debts and not ended:
                 return
             try:
-                state.store.charge([(key, debt) for _, key, debt in debts])
+                state.store.charge(
+                    [(key, debt) for _, key, debt in debts] + [item for _, items in ended for item in items]
+                )
             except DatabaseError as exc:
                 with state.lock:
                     state.failed(exc)
                     state.dirty = True
+                    for counter, items in ended:  # kept for the next tick
+                        counter.unsettled[:0] = items
                 return
             with state.lock:
                 # Charged: the counter holds the debt now. Finishes in between add to the balance alone,
@@ -190,7 +197,11 @@ class Flusher:
         with state.lock:
             # Counters of ended windows and idle slots are dropped with the plans that name them, so
             # that no plan keeps a counter the next request would no longer find.
-            ended = [k for k, c in state.leased.items() if c.window_end <= now and c.fetch is None]
+            ended = [
+                k
+                for k, c in state.leased.items()
+                if c.window_end <= now and c.fetch is None and not c.unsettled
+            ]
             idle = [k for k, s in state.slots.items() if not (s.inflight or s.db_held or s.fetch)]
             for key in ended:
                 del state.leased[key]
@@ -206,10 +217,11 @@ class Flusher:
 
 
 def give_back(state: LimiterState) -> list[tuple[CounterKey, int]]:
-    """At close: unused leases of current windows go back, debts are charged (under ``lock``)."""
+    """At close: unused leases go back, debts are charged, ended windows' too (under ``lock``)."""
     now = state.clock()
-    return [
-        (counter.key(), -counter.balance)
-        for counter in state.leased.values()
-        if counter.balance and counter.window_start <= now < counter.window_end
-    ]
+    returns = [item for counter in state.leased.values() for item in counter.unsettled]
+    for counter in state.leased.values():
+        counter.unsettled = []
+        if counter.balance and counter.window_start <= now < counter.window_end:
+            returns.append((counter.key(), -counter.balance))
+    return returns

@@ -26,6 +26,14 @@ def lease(state: LimiterState, counter: Leased) -> None:
                 shortfall = counter.reserve() * max(1, counter.waiting) - counter.balance
                 amount = min(limit, max(0, shortfall) + counter.block)
                 weight = counter.carry_weight(state.clock())
+                ended, counter.unsettled = counter.unsettled, []
+            if ended:  # first: the carry this lease reads must count what the last minute used
+                try:
+                    state.store.charge(ended)
+                except DatabaseError:
+                    with state.lock:
+                        counter.unsettled[:0] = ended
+                    raise
             granted, used, previous = state.store.lease(key, amount, limit, weight)
             with state.lock:
                 if counter.window_start == key.window_start:  # else the window ended meanwhile

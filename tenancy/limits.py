@@ -224,6 +224,8 @@ class DatabaseRateLimiter:
         waits: list[tuple[Leased | Slots, Future[None]]] = []
         for counter in plan.leased:
             counter.roll(now)
+            if counter.unsettled:
+                state.mark_dirty()
             if counter.balance >= 1:
                 continue
             if counter.exhausted:

@@ -181,6 +181,38 @@ async def test_a_burst_across_a_minute_boundary(gateways: Gateways, window: str,
         assert shared_used(gateways.database(), "key:key_burst", "rpm") == 15
 
 
+async def test_an_ended_minute_keeps_what_was_used_not_what_was_leased(gateways: Gateways) -> None:
+    """The unused part of a lease goes back to its minute's row, and tokens spent beyond it are charged
+    there, once the next minute starts: the carry into it counts use, not leases."""
+    clock = Clock(T0 + 30)
+    limiter = gateways.limiter(clock, lease_fraction=0.1)
+    database = gateways.database()
+    erin = key("key_erin", rpm=1000, tpm=10_000)
+    for _ in range(3):
+        (await limiter.admit(erin)).finish(400, 100)  # the first reserves 1 token: 499 beyond its lease
+    assert shared_used(database, "key:key_erin", "rpm") > 3  # leased ahead, 100 at a time
+    clock.now = T0 + 60 + 30  # half of the ended minute still counts
+    permit = await limiter.admit(erin)
+    eventually(lambda: shared_used(database, "key:key_erin", "tpm") - permit_tokens(database) == 1500)
+    eventually(lambda: used_in(database, "key:key_erin", "rpm", int(T0)) == 3)
+    # The lease gave the ended minute back its 97 unused first, so the carry is 3 * 0.5, rounded up.
+    assert permit.headers["x-ratelimit-remaining-requests"] == str(1000 - 2 - 1)
+    permit.finish(1, 1)
+
+
+def used_in(database: Database, scope: str, kind: str, window_start: int) -> int:
+    rows = database.execute(
+        "SELECT used FROM rate_counters WHERE scope = ? AND kind = ? AND window_start = ?",
+        (scope, kind, window_start),
+    )
+    return int(rows[0][0]) if rows else 0
+
+
+def permit_tokens(database: Database) -> int:
+    """What the current minute's row of key_erin holds (the last admit's lease)."""
+    return used_in(database, "key:key_erin", "tpm", int(T0) + 60)
+
+
 async def test_tpm_counts_prompt_and_completion_tokens(gateways: Gateways) -> None:
     clock = Clock()
     limiter = gateways.limiter(clock)
