@@ -73,7 +73,10 @@ def build(
         bool, typer.Option(help="Also split JSONL records (BEIR passages are kept whole by default).")
     ] = False,
     add_to: Annotated[str | None, typer.Option(help="Extend this index (a new version).")] = None,
-    faiss_kind: Annotated[str, typer.Option(help="flat (exact) or hnsw.")] = "flat",
+    faiss_kind: Annotated[str, typer.Option(help="flat (a full scan) or hnsw.")] = "flat",
+    faiss_scan: Annotated[
+        str, typer.Option(help="What a flat scan reads: fp16 copies of the vectors, or fp32 (exact).")
+    ] = "fp16",
     hnsw_m: Annotated[int, typer.Option(help="HNSW graph degree.")] = 32,
     fusion: Annotated[str, typer.Option(help="Hybrid fusion: weighted or rrf.")] = "weighted",
     dense_weight: Annotated[float, typer.Option(help="Weighted fusion: the dense share.")] = 0.5,
@@ -114,7 +117,7 @@ def build(
         embedder_obj, embedder_artifact = open_embedder(store, embedder_ref or DEFAULT_EMBEDDER_REF, settings)
         embedder_ref = embedder_artifact.pinned_ref
     parameters: dict[str, dict[str, Any]] = {
-        "faiss": {"kind": faiss_kind, "hnsw_m": hnsw_m},
+        "faiss": {"kind": faiss_kind, "scan": faiss_scan, "hnsw_m": hnsw_m},
         "bm25": {"k1": k1, "b": b},
         "fusion": {"method": fusion, "dense_weight": dense_weight},
     }

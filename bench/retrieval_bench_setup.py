@@ -161,7 +161,8 @@ def retrieval_bench_setup(
         query_texts = [json.loads(line)["text"] for line in itertools.islice(lines, queries)]
     query_vectors = embedder.embed_batch(query_texts)
     replay = PrecomputedQueryEmbedder(embedder, dict(zip(query_texts, query_vectors, strict=True)))
-    # Exact search on both sides, whatever the hub index's own FAISS kind: equal recall by construction.
+    # Exact search on both sides, whatever the hub index's own FAISS kind: equal recall by construction
+    # (a spec without `scan` is scanned exactly); the default fp16 scan is measured beside it.
     exact = {
         **spec,
         "backend": "faiss",
@@ -172,6 +173,15 @@ def retrieval_bench_setup(
         exact,
         ref=BENCH_REF,
         digest="sha256:" + "0" * 64,
+        embedder=replay,
+        settings=settings.retrievers,
+    )
+    default_scan = {**exact, "parameters": {**exact["parameters"], "faiss": {"kind": "flat", "scan": "fp16"}}}
+    default_retriever = open_index(
+        folder,
+        default_scan,
+        ref=BENCH_REF + "-default",
+        digest="sha256:" + "1" * 64,
         embedder=replay,
         settings=settings.retrievers,
     )
@@ -197,4 +207,5 @@ def retrieval_bench_setup(
         vector_store_id=BENCH_REF,
         source=source,
         http_protocol=CoalescingHttpToolsProtocol,
+        default_retriever=default_retriever,
     )

@@ -1,4 +1,12 @@
-"""Dense search with FAISS: exact inner product (``flat``) or HNSW graphs."""
+"""Dense search with FAISS: a full inner-product scan (``flat``) or HNSW graphs.
+
+A flat index scans half-precision copies of the vectors by default (``scan: fp16``, FAISS's
+``IndexScalarQuantizer``). A single query's scan is bound by memory bandwidth, so reading half the bytes
+is about 1.6x faster on this machine. The scores differ from exact ones by about 1e-3 at most (fp16 keeps
+11 significant bits of each unit-vector component). The artifact keeps the float32 vectors, and
+``scan: fp32`` scans them exactly. An index recorded without ``scan`` was built before the option
+existed and is scanned exactly, as it was then.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,14 @@ import numpy.typing as npt
 from core.errors import IntegrityError, InvalidRequestError
 
 FAISS_FILE = "faiss.index"
-DEFAULT_PARAMETERS: dict[str, Any] = {"kind": "flat", "hnsw_m": 32, "ef_construction": 200, "ef_search": 128}
+DEFAULT_PARAMETERS: dict[str, Any] = {
+    "kind": "flat",
+    "scan": "fp16",  # flat only: what a scan reads (HNSW keeps float32 vectors in its graph)
+    "hnsw_m": 32,
+    "ef_construction": 200,
+    "ef_search": 128,
+}
+LEGACY_SCAN = "fp32"  # indices recorded before `scan` existed
 
 Scores = npt.NDArray[np.float32]
 Ids = npt.NDArray[np.int64]
@@ -36,6 +51,10 @@ class FaissIndex:
         params = {**DEFAULT_PARAMETERS, **(given or {})}
         if params["kind"] not in ("flat", "hnsw"):
             raise InvalidRequestError(f"faiss kind must be 'flat' or 'hnsw', not {params['kind']!r}")
+        if params["scan"] not in ("fp16", "fp32"):
+            raise InvalidRequestError(f"faiss scan must be 'fp16' or 'fp32', not {params['scan']!r}")
+        if params["kind"] == "hnsw":
+            params["scan"] = "fp32"  # the graph holds float32 vectors
         return params
 
     @classmethod
@@ -43,7 +62,9 @@ class FaissIndex:
         faiss = _faiss()
         params = cls.parameters_of(parameters)
         dim = vectors.shape[1]
-        if params["kind"] == "flat":
+        if params["kind"] == "flat" and params["scan"] == "fp16":
+            index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+        elif params["kind"] == "flat":
             index = faiss.IndexFlatIP(dim)
         else:
             index = faiss.IndexHNSWFlat(dim, int(params["hnsw_m"]), faiss.METRIC_INNER_PRODUCT)
@@ -64,7 +85,7 @@ class FaissIndex:
         cls, folder: Path, vectors: npt.NDArray[np.float32], parameters: Mapping[str, Any] | None
     ) -> FaissIndex:
         faiss = _faiss()
-        params = cls.parameters_of(parameters)
+        params = cls.parameters_of({"scan": LEGACY_SCAN, **(parameters or {})})
         if params["kind"] == "flat":
             return cls.build(vectors, params)
         try:

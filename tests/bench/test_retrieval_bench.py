@@ -80,8 +80,12 @@ def test_benchmark_measures_all_rows_side_by_side(corpus: Path, tmp_path: Path) 
     query_vectors = embedder.embed_batch(queries)
     replay = PrecomputedQueryEmbedder(embedder, dict(zip(queries, query_vectors, strict=True)))
     settings = RetrieverSettings(work_dir=tmp_path / "work")
+    exact = {**spec, "parameters": {**spec["parameters"], "faiss": {"kind": "flat", "scan": "fp32"}}}
     retriever = open_index(
-        folder, spec, ref=BENCH_REF, digest="sha256:" + "0" * 64, embedder=replay, settings=settings
+        folder, exact, ref=BENCH_REF, digest="sha256:" + "0" * 64, embedder=replay, settings=settings
+    )
+    fast = open_index(
+        folder, spec, ref=BENCH_REF + "-fp16", digest="sha256:" + "1" * 64, embedder=replay, settings=settings
     )
     services = GatewayServices(
         embedders={"hash": embedder},
@@ -99,9 +103,13 @@ def test_benchmark_measures_all_rows_side_by_side(corpus: Path, tmp_path: Path) 
         app=create_app(GatewaySettings(), services),
         vector_store_id=BENCH_REF,
         source=source,
+        default_retriever=fast,
     )
+    assert spec["parameters"]["faiss"]["scan"] == "fp16"  # what the cached index was built with
     rows = measure(setup, rounds=1)
     assert setup.figures["recall_at_10"] == 1.0  # exact search on both sides finds the same documents
+    assert 0.9 <= setup.figures["default_recall_at_10"] <= 1.0
+    assert "fp16" in rows[1].name and rows[1].ratio == setup.figures["default_qps"] / setup.figures["raw_qps"]
     assert [r.target for r in rows].count("(info)") == 2
     assert all(r.ours > 0 and r.raw > 0 for r in rows)
     assert setup.figures["http_p50_ms"] > setup.figures["raw_p50_ms"]

@@ -58,14 +58,39 @@ async def test_every_backend_finds_the_right_document_and_filters(
     assert batch[0][0].doc_id == "cats" and batch[1][0].doc_id == "bonds"
 
 
-async def test_exact_faiss_equals_brute_force(tmp_path, corpus, embedder, settings):
-    built, retriever = build_and_open(tmp_path, corpus, embedder, settings, "faiss")
+@pytest.mark.parametrize(("scan", "atol"), [("fp32", 1e-5), ("fp16", 2e-3)])
+async def test_a_flat_scan_ranks_as_brute_force(tmp_path, corpus, embedder, settings, scan, atol):
+    built, retriever = build_and_open(tmp_path, corpus, embedder, settings, "faiss", faiss={"scan": scan})
+    assert built.spec["parameters"]["faiss"]["scan"] == scan
     vectors = np.load(built.folder / "vectors.npy")
+    assert vectors.dtype == np.float32  # the artifact keeps full precision whatever the scan reads
     query = embedder.embed_batch(["pets that bark"])[0]
     expected = np.argsort(-(vectors @ query))[:5]
     hits = retriever.search_batch(["pets that bark"], top_k=5)[0]
     assert [h.doc_id for h in hits] == [corpus[i].doc_id for i in expected]
-    np.testing.assert_allclose([h.score for h in hits], np.sort(vectors @ query)[::-1][:5], atol=1e-5)
+    np.testing.assert_allclose([h.score for h in hits], np.sort(vectors @ query)[::-1][:5], atol=atol)
+
+
+def test_flat_indices_scan_fp16_by_default_and_old_ones_stay_exact(tmp_path, corpus, embedder, settings):
+    import faiss
+
+    built, retriever = build_and_open(tmp_path, corpus, embedder, settings, "faiss")
+    assert built.spec["parameters"]["faiss"]["scan"] == "fp16"
+    assert isinstance(retriever._faiss.index, faiss.IndexScalarQuantizer)
+    legacy = {**built.spec["parameters"]["faiss"]}
+    del legacy["scan"]  # as an index built before the option records it
+    spec = {**built.spec, "parameters": {**built.spec["parameters"], "faiss": legacy}}
+    old = open_index(
+        built.folder,
+        spec,
+        ref="indexes/t-old",
+        digest="sha256:" + "6" * 64,
+        embedder=embedder,
+        settings=settings,
+    )
+    assert isinstance(old._faiss.index, faiss.IndexFlatIP)
+    with pytest.raises(InvalidRequestError, match="scan"):
+        build_and_open(tmp_path / "bad", corpus, embedder, settings, "faiss", faiss={"scan": "int4"})
 
 
 async def test_modes_and_mismatched_embedder(tmp_path, corpus, embedder, settings):

@@ -54,7 +54,28 @@ def _build_and_score(tmp: Path, dtype: str, settings: RetrieverSettings) -> dict
             mode: score_retriever(retriever, data, mode=mode).metrics["ndcg@10"]
             for mode in ("dense", "bm25", "hybrid")
         }
-        return {"spec": built.spec, "ndcg": ndcg, "vectors": np.load(built.folder / "vectors.npy")}
+        exact = None
+        if dtype == "fp32":  # the same vectors scanned exactly (the default scan reads fp16 copies)
+            params = built.spec["parameters"]
+            spec = {**built.spec, "parameters": {**params, "faiss": {**params["faiss"], "scan": "fp32"}}}
+            exact_retriever = open_index(
+                built.folder,
+                spec,
+                ref="scifact-exact",
+                digest="sha256:" + "7" * 64,
+                embedder=embedder,
+                settings=bulk,
+            )
+            exact = {
+                mode: score_retriever(exact_retriever, data, mode=mode).metrics["ndcg@10"]
+                for mode in ("dense", "hybrid")
+            }
+        return {
+            "spec": built.spec,
+            "ndcg": ndcg,
+            "exact_scan_ndcg": exact,
+            "vectors": np.load(built.folder / "vectors.npy"),
+        }
     finally:
         embedder.close()
 
@@ -72,6 +93,14 @@ def test_scifact_dense_bm25_hybrid(fp32: dict[str, Any]):
     assert abs(ndcg["dense"] - DENSE_REF) <= BAND, ndcg
     assert abs(ndcg["bm25"] - BM25_REF) <= BAND, ndcg
     assert ndcg["hybrid"] > max(ndcg["dense"], ndcg["bm25"]) and ndcg["hybrid"] >= 0.70, ndcg
+
+
+def test_the_fp16_scan_keeps_the_quality_of_an_exact_scan(fp32: dict[str, Any]):
+    assert fp32["spec"]["parameters"]["faiss"]["scan"] == "fp16"
+    exact, fast = fp32["exact_scan_ndcg"], fp32["ndcg"]
+    print("nDCG@10 exact scan", exact, "fp16 scan", fast)
+    for mode in ("dense", "hybrid"):
+        assert abs(fast[mode] - exact[mode]) <= BF16_BAND, (mode, fast, exact)
 
 
 @pytest.mark.skipif(not cpu_has_fast_bf16(), reason="the CPU has neither AMX-BF16 nor AVX512-BF16")
