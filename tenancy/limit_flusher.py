@@ -141,6 +141,8 @@ class Flusher:
                     if counter.window_start == key.window_start:
                         counter.balance += debt
                         counter.used += debt
+                    else:  # the window rolled meanwhile and left its balance, debt included, unsettled
+                        settled_already(counter, key, debt)
 
     def _release_slots(self) -> None:
         """Slots unused for a whole tick go back; those used within it stay (no churn under load)."""
@@ -214,6 +216,20 @@ class Flusher:
         except DatabaseError as exc:
             with state.lock:
                 state.failed(exc)
+
+
+def settled_already(counter: Leased, key: CounterKey, amount: int) -> None:
+    """Under the lock: ``amount`` of ``key`` reached the shared counter after the window rolled and put
+    the balance in ``unsettled``; that entry must not charge (or give back) it a second time. Nothing
+    else settles entries meanwhile: the caller holds ``ledger_lock``."""
+    for position, (pending, owed) in enumerate(counter.unsettled):
+        if pending == key:
+            if owed == amount:
+                del counter.unsettled[position]
+            else:
+                counter.unsettled[position] = (pending, owed - amount)
+            return
+    counter.unsettled.append((key, -amount))  # not found (cannot happen): take it back explicitly
 
 
 def give_back(state: LimiterState) -> list[tuple[CounterKey, int]]:

@@ -36,7 +36,11 @@ def lease(state: LimiterState, counter: Leased) -> None:
                     raise
             granted, used, previous = state.store.lease(key, amount, limit, weight)
             with state.lock:
-                if counter.window_start == key.window_start:  # else the window ended meanwhile
+                if counter.window_start != key.window_start:  # the window ended meanwhile: give it back
+                    if granted:
+                        counter.unsettled.append((key, -granted))
+                        state.mark_dirty()
+                else:
                     counter.balance += granted
                     counter.used, counter.previous = used, previous
                     # Less than asked: the shared counter is full; refusals are local (no query) until

@@ -200,6 +200,32 @@ async def test_an_ended_minute_keeps_what_was_used_not_what_was_leased(gateways:
     permit.finish(1, 1)
 
 
+async def test_a_debt_charged_while_the_minute_rolls_is_charged_once(gateways: Gateways) -> None:
+    """The flusher charges a debt of the ending minute while a request starts the next one (the roll
+    leaves the balance, that debt included, to be settled): the minute's row gets the debt once."""
+    clock = Clock(T0 + 30)
+    limiter = gateways.limiter(clock, lease_fraction=0.1)
+    database = gateways.database()
+    store = limiter._state.store
+    real_charge, charging = store.charge, threading.Event()
+
+    def slow_charge(charges: Any) -> None:  # the real charge, made slow so the roll lands inside it
+        charging.set()
+        time.sleep(0.3)
+        real_charge(charges)
+
+    store.charge = slow_charge  # type: ignore[method-assign]
+    frank = key("key_frank", tpm=10_000)
+    for _ in range(3):
+        (await limiter.admit(frank)).finish(400, 100)  # the third leaves a debt of 499
+    assert await asyncio.to_thread(charging.wait, 5.0)  # the flusher is inside its charge
+    clock.now = T0 + 60 + 30
+    (await limiter.admit(frank)).finish(1, 1)
+    eventually(lambda: used_in(database, "key:key_frank", "tpm", int(T0)) == 1500)
+    await asyncio.sleep(0.5)  # and it stays there (a second charge of the debt would make it 1,999)
+    assert used_in(database, "key:key_frank", "tpm", int(T0)) == 1500
+
+
 def used_in(database: Database, scope: str, kind: str, window_start: int) -> int:
     rows = database.execute(
         "SELECT used FROM rate_counters WHERE scope = ? AND kind = ? AND window_start = ?",
