@@ -47,6 +47,17 @@ def cpu_has_fast_bf16(flags: set[str] | None = None, capability: str | None = No
     return any(flag in found for flag in BF16_CPU_FLAGS)
 
 
+def cpu_has_amx(flags: set[str] | None = None, capability: str | None = None) -> bool:
+    """True where bf16 matmuls run on AMX tiles (torch's kernels use them; the bulk path's own CPU
+    kernels were measured only on AVX512-BF16 without AMX, so they are used only there)."""
+    if capability is None:
+        import torch
+
+        capability = str(torch.backends.cpu.get_cpu_capability())
+    found = cpu_flags() if flags is None else flags
+    return "AMX" in capability.upper() or "amx_bf16" in found
+
+
 def choose_bulk_plan(
     setting: BulkDtype, *, cuda: bool | None = None, fast_bf16: bool | None = None
 ) -> BulkPlan:
