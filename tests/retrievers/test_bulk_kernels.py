@@ -94,6 +94,7 @@ def test_the_bulk_copy_uses_the_own_kernels_on_avx512_bf16(tmp_path: Path):
         embedder.embed_bulk(["a first text", "and a second one, longer than the first"])
         module = embedder._bulk_transformer._module()
         assert module.auto_model.config._attn_implementation == ATTENTION_NAME
+        assert embedder._model[0].auto_model.config._attn_implementation == "sdpa"  # the query model's own
         assert module.auto_model.encoder.layer[0].intermediate.dense.forward.__name__ == "_product_then_bias"
     finally:
         embedder.close()
