@@ -38,7 +38,7 @@ def rows_attention(
 
     batch, heads, tokens, size = query.shape
     lengths = _right_padded_lengths(attention_mask, batch, tokens)
-    if lengths is None or dropout:
+    if lengths is None or dropout or key.shape[2] != tokens:  # not plain self-attention
         return _sdpa(query, key, value, attention_mask, scaling, dropout)
     scaled = query * (scaling if scaling is not None else size**-0.5)  # [H, n, d], not [H, n, n]
     out = query.new_empty(batch, tokens, heads, size)
@@ -59,7 +59,7 @@ def _right_padded_lengths(mask: Any, batch: int, tokens: int) -> list[int] | Non
 
     if mask is None:
         return [tokens] * batch
-    if mask.dtype != torch.bool or mask.dim() != 4 or mask.shape[-1] != tokens:
+    if mask.dtype != torch.bool or mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-1] != tokens:
         return None
     keys = mask[:, 0, 0, :]  # a bidirectional padding mask is the same for every query
     lengths = keys.sum(dim=-1)

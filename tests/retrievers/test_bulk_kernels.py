@@ -50,13 +50,15 @@ def test_rows_attention_without_a_mask_and_with_a_scale():
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("case", ["left padding", "per-query mask"])
+@pytest.mark.parametrize("case", ["left padding", "per-query mask", "per-head mask"])
 def test_masks_other_than_right_padding_fall_back_to_sdpa(case: str):
     q, k, v = _qkv(torch.float32)
     if case == "left padding":
         mask = _padding_mask([9, 5, 1], 9).flip(-1)
-    else:  # causal: each query sees different keys
+    elif case == "per-query mask":  # causal: each query sees different keys
         mask = torch.ones(9, 9, dtype=torch.bool).tril()[None, None].expand(3, 1, -1, -1)
+    else:  # head 0 sees the padding mask's keys, the others fewer
+        mask = torch.cat([_padding_mask([9, 5, 2], 9), _padding_mask([4, 3, 1], 9).expand(-1, 3, -1, -1)], 1)
     out, _ = rows_attention(None, q, k, v, mask)
     torch.testing.assert_close(out, _reference(q, k, v, mask), atol=1e-5, rtol=0)
 
